@@ -1,0 +1,80 @@
+"""The ``caller-mcp`` console script.
+
+- ``caller-mcp`` (no arguments): serve MCP over stdio. stdout carries JSON-RPC only; logs go to stderr.
+- ``caller-mcp sandbox-api [--port N] [--host H] [--speed X]``: serve the ElevenLabs emulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(level: str) -> None:
+    """Send every log record to stderr (never stdout, which is the JSON-RPC channel)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    resolved = logging.getLevelName(level.strip().upper()) if isinstance(level, str) else logging.WARNING
+    root.setLevel(resolved if isinstance(resolved, int) else logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caller-mcp",
+        description="MCP server that places AI test calls (ElevenLabs; sandbox when no keys are set). "
+        "With no command it serves MCP over stdio.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sandbox = sub.add_parser("sandbox-api", help="serve the ElevenLabs emulator over HTTP on loopback")
+    sandbox.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1, loopback only)")
+    sandbox.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second (default 1)")
+    sandbox.add_argument("--api-key", default=None, help="the xi-api-key it accepts (default 'sandbox')")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point. Returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox-api":
+        return _serve_sandbox(args)
+
+    from pydantic import ValidationError
+
+    from .config import Settings
+    from .server import build_server
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # only CALLER_MCP_DB can fail to parse; keep serving
+        _configure_logging("WARNING")
+        logging.getLogger("caller_mcp").error("ignoring invalid configuration: %s", exc)
+        settings = Settings.model_construct()
+    _configure_logging(settings.caller_mcp_log_level)
+    build_server(settings).run()
+    return 0
+
+
+def _serve_sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .config import SANDBOX_API_KEY
+    from .sandbox import create_app
+
+    if args.speed <= 0:
+        print("caller-mcp sandbox-api: --speed must be positive", file=sys.stderr)
+        return 2
+    _configure_logging("INFO")
+    app = create_app(api_key=args.api_key or SANDBOX_API_KEY, speed=args.speed)
+    print(
+        f"Sandbox ElevenLabs API on http://{args.host}:{args.port} (xi-api-key: {'<custom>' if args.api_key else SANDBOX_API_KEY}). "
+        "No real phone is ever dialled.",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,89 @@
+"""The one exception tree of caller-mcp.
+
+Modelled on the exception module of the Anthropic Python SDK: every failure the package
+anticipates is a :class:`CallerError`, and ``server.py`` turns each into an MCP ``ToolError``
+whose text is the exception's message. Messages are written for the person or model that has
+to fix the problem, and never contain an API key.
+
+    CallerError
+    ├── ConfigError            the environment is incomplete or contradictory
+    ├── InvalidInput           a tool argument is wrong (bad number, no description, …)
+    ├── PolicyViolation        the input is well formed but must not be dialled
+    ├── NotFound               a local record (call, batch) does not exist
+    └── ProviderError          talking to the telephony provider failed
+        ├── ProviderStatusError   it answered with an error status (or ``success: false``)
+        ├── ProviderUnreachable   the request provably never reached it (connect error)
+        └── OutcomeUnknown        the request may have reached it; whether a call was placed is unknown
+"""
+
+from __future__ import annotations
+
+
+class CallerError(Exception):
+    """Base of every anticipated caller-mcp failure; ``str(exc)`` is the user-facing message."""
+
+
+class ConfigError(CallerError):
+    """The configuration (environment variables) cannot serve the request.
+
+    Example: ``Missing required environment variables: ELEVENLABS_AGENT_ID`` (seed 002's text).
+    """
+
+
+class InvalidInput(CallerError):
+    """A tool argument is malformed or incomplete; nothing was sent to the provider."""
+
+
+class PolicyViolation(CallerError):
+    """A well-formed request that the dial policy refuses; nothing was sent to the provider."""
+
+
+class NotFound(CallerError):
+    """A local record named by the caller does not exist."""
+
+
+class ProviderError(CallerError):
+    """The telephony provider could not complete the request."""
+
+
+class ProviderStatusError(ProviderError):
+    """The provider answered with an HTTP error, or with ``"success": false`` on a 200.
+
+    Attributes:
+        status: the HTTP status code (200 for a ``success: false`` answer).
+        detail: the provider's own message, as extracted from its error body.
+        request_id: the provider's request id header, when it sent one.
+        code: the provider's machine-readable status (``invalid_api_key``,
+            ``rate_limit_exceeded`` …) when its body carried one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        detail: str,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+        self.request_id = request_id
+        self.code = code
+
+
+class ProviderUnreachable(ProviderError):
+    """The request never reached the provider (DNS failure, connection refused, connect timeout).
+
+    Seed 002's text: ``Could not reach ElevenLabs: {reason}``. Nothing was dialled.
+    """
+
+
+class OutcomeUnknown(ProviderError):
+    """The request may have reached the provider but no answer came back.
+
+    Raised after a read timeout, a dropped connection or a write error on a call-placing request.
+    The call may or may not have been placed, so it must not be retried blindly: the store records
+    the call as ``outcome_unknown`` under its local id.
+    """

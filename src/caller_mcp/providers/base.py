@@ -1,0 +1,133 @@
+"""The provider protocol and the provider-neutral models the service layer works with.
+
+Field meanings follow the ElevenLabs API documents in ``shared/reference`` (``001_…`` outbound
+call, ``003_…`` batch calling); times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+#: Recipient statuses of a batch call. The ``003_…`` document lists all but ``dispatched``, which
+#: current ElevenLabs SDKs add (``shared/reference/README.md``).
+RECIPIENT_STATUSES = (
+    "pending",
+    "dispatched",
+    "initiated",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "voicemail",
+)
+#: Batch statuses (``003_…`` ``BatchCallStatus``).
+BATCH_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+
+
+class OutboundCall(BaseModel):
+    """What one call-placing request asks for.
+
+    Attributes:
+        to_number: destination, E.164.
+        client_data: the ``conversation_initiation_client_data`` object (prompt, first message).
+    """
+
+    to_number: str
+    client_data: dict[str, Any]
+
+
+class OutboundCallResult(BaseModel):
+    """The provider's answer to an outbound call.
+
+    Attributes:
+        message: the provider's message (``Outbound call initiated successfully.``).
+        conversation_id: the provider's conversation id, when given.
+        call_sid: Twilio ``callSid`` or SIP trunk ``sip_call_id``, when given.
+        phone_provider: ``twilio`` or ``sip_trunk``: which endpoint placed the call.
+        raw: the provider's JSON answer, as received.
+    """
+
+    message: str
+    conversation_id: str | None = None
+    call_sid: str | None = None
+    phone_provider: Literal["twilio", "sip_trunk"]
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchRecipientRequest(BaseModel):
+    """One recipient of a batch submission: its number and its own client data."""
+
+    phone_number: str
+    client_data: dict[str, Any]
+
+
+class BatchSubmission(BaseModel):
+    """A batch call to submit (``POST /v1/convai/batch-calling/submit``)."""
+
+    call_name: str
+    recipients: list[BatchRecipientRequest]
+    scheduled_time_unix: int | None = None
+
+
+class BatchRecipient(BaseModel):
+    """One recipient as the provider reports it (``OutboundCallRecipientResponseModel``)."""
+
+    recipient_id: str | None = None
+    phone_number: str | None = None
+    status: str
+    conversation_id: str | None = None
+    updated_at_unix: int | None = None
+
+
+class BatchCall(BaseModel):
+    """A batch call as the provider reports it (``BatchCallResponse`` / ``BatchCallDetailedResponse``).
+
+    ``recipients`` is filled only by :meth:`Provider.get_batch`.
+    """
+
+    batch_id: str
+    name: str
+    status: str
+    agent_id: str | None = None
+    phone_provider: str | None = None
+    created_at_unix: int | None = None
+    scheduled_time_unix: int | None = None
+    last_updated_at_unix: int | None = None
+    total_calls_scheduled: int = 0
+    total_calls_dispatched: int = 0
+    recipients: list[BatchRecipient] = Field(default_factory=list)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class Provider(Protocol):
+    """What the service layer needs from a telephony provider.
+
+    Every method raises :class:`~caller_mcp.errors.ProviderError` subclasses only:
+    ``ProviderStatusError`` for an error answer, ``ProviderUnreachable`` when the request
+    never left, ``OutcomeUnknown`` when a call-placing request may have been received.
+    """
+
+    name: str
+    """``elevenlabs`` or ``sandbox``: reported in every tool answer."""
+
+    async def place_call(self, call: OutboundCall) -> OutboundCallResult:
+        """Place one outbound call; one HTTP request (plus at most one phone-number lookup per process)."""
+        ...
+
+    async def submit_batch(self, batch: BatchSubmission) -> BatchCall:
+        """Submit a batch call; one HTTP request."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> BatchCall:
+        """Read a batch call with all its recipients."""
+        ...
+
+    async def cancel_batch(self, batch_id: str) -> BatchCall:
+        """Cancel a batch call; answers the batch with its new status."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the HTTP client."""
+        ...

@@ -1,0 +1,321 @@
+"""ElevenLabs Conversational AI over HTTP (``httpx``): outbound calls by Twilio or SIP trunk, batch calling.
+
+Endpoints and bodies follow ``shared/reference``: ``001_…`` (``POST /v1/convai/twilio/outbound-call``),
+``000_…`` (``POST /v1/convai/sip-trunk/outbound-call``) and ``003_…`` (batch calling submit, get,
+cancel). The same class talks to the sandbox emulator, mounted with ``httpx.ASGITransport``.
+
+Reliability rules (the guide's safety section): a call-placing POST is never retried here. When
+it fails before reaching the provider (connect error) the caller is told nothing was dialled;
+when it may have reached it (read timeout, dropped connection) the caller is told the outcome is
+unknown. The API key travels only in the ``xi-api-key`` header and is never part of an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from ..config import ProviderConfig
+from ..errors import OutcomeUnknown, ProviderError, ProviderStatusError, ProviderUnreachable
+from .base import BatchCall, BatchRecipient, BatchSubmission, OutboundCall, OutboundCallResult
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for a TCP/TLS connection to the provider.
+CONNECT_TIMEOUT_SECS = 5.0
+#: Seconds to wait for the provider's answer once the request is sent.
+READ_TIMEOUT_SECS = 20.0
+#: The longest provider text quoted in an error message, in characters.
+MAX_DETAIL_CHARS = 300
+
+OUTBOUND_CALL_PATHS = {
+    "twilio": "/v1/convai/twilio/outbound-call",
+    "sip_trunk": "/v1/convai/sip-trunk/outbound-call",
+}
+#: The answer field that carries the telephony call id, by phone provider (``001_…``, ``000_…``).
+CALL_SID_FIELDS = {"twilio": "callSid", "sip_trunk": "sip_call_id"}
+
+_STATUS_HINTS = {
+    401: "Check ELEVENLABS_API_KEY: the key was rejected or its quota is used up.",
+    403: "The API key lacks permission for this agent, phone number or batch.",
+    404: "Check ELEVENLABS_AGENT_ID, ELEVENLABS_AGENT_PHONE_NUMBER_ID or the batch id.",
+}
+
+
+def default_timeout() -> httpx.Timeout:
+    """The provider client's timeouts: connect 5 s, read/write/pool 20 s."""
+    return httpx.Timeout(READ_TIMEOUT_SECS, connect=CONNECT_TIMEOUT_SECS)
+
+
+def _segment(value: str) -> str:
+    """Quote an id for use as one URL path segment (no ``/`` or ``..`` can change the endpoint)."""
+    return quote(value, safe="")
+
+
+def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
+    """Extract the provider's own message and machine code from an error answer.
+
+    ElevenLabs error bodies look like ``{"detail": {"status": "...", "message": "..."}}``;
+    validation errors (422) carry ``detail`` as a list of ``{loc, msg}``.
+
+    Returns:
+        ``(message, code)``; the message is at most :data:`MAX_DETAIL_CHARS` characters.
+    """
+    try:
+        body: Any = response.json()
+    except ValueError:
+        text = response.text.strip() or response.reason_phrase or "no details"
+        return text[:MAX_DETAIL_CHARS], None
+    code: str | None = None
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, dict):
+        code = detail.get("status") if isinstance(detail.get("status"), str) else None
+        message = detail.get("message") or detail.get("msg") or json.dumps(detail)
+    elif isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', 'invalid')}" if loc else str(item.get("msg", "invalid")))
+            else:
+                parts.append(str(item))
+        message = "; ".join(parts) or "validation error"
+    else:
+        message = str(detail)
+    return str(message)[:MAX_DETAIL_CHARS], code
+
+
+def raise_for_status(response: httpx.Response, display_name: str) -> None:
+    """Map an HTTP error answer to exactly one :class:`ProviderStatusError`.
+
+    This is the one place where a status becomes an exception. The message keeps seed 002's form
+    ``ElevenLabs API error ({status}): {detail message}`` and adds what to do about it.
+
+    Raises:
+        ProviderStatusError: for any status >= 400.
+    """
+    if response.status_code < 400:
+        return
+    status = response.status_code
+    detail, code = _detail_of(response)
+    hint = _STATUS_HINTS.get(status)
+    if status == 422:
+        hint = "The provider rejected a field of the request."
+    elif status == 429:
+        hint = (
+            "Too many calls are running at once; wait for some to finish."
+            if code == "concurrent_limit_exceeded"
+            else "Rate limit reached; wait before trying again."
+        )
+        retry_after = response.headers.get("retry-after")
+        if retry_after:
+            hint += f" The provider asks to wait {retry_after} s."
+    elif status >= 500:
+        hint = "The provider failed internally; try again later."
+    message = f"{display_name} API error ({status}): {detail}"
+    if hint:
+        message += f" {hint}"
+    request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
+    raise ProviderStatusError(message, status=status, detail=detail, request_id=request_id, code=code)
+
+
+class ElevenLabsProvider:
+    """Client of the ElevenLabs Conversational AI API (or of its sandbox emulator).
+
+    Args:
+        config: the resolved provider settings (key, agent, phone number, phone provider).
+        client: a long-lived ``httpx.AsyncClient`` whose ``base_url`` is ``config.api_base``;
+            its transport decides whether the real API, the sandbox or a mock answers.
+    """
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+        self.name = config.name
+        self._config = config
+        self._client = client
+        self._display = "ElevenLabs sandbox" if config.is_sandbox else "ElevenLabs"
+        self._phone_provider: str | None = None if config.phone_provider == "auto" else config.phone_provider
+        self._lookup_lock = anyio.Lock()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, body: dict | None = None, places_call: bool = False) -> Any:
+        """Send one request and return the decoded JSON answer.
+
+        Args:
+            places_call: True for requests that may dial (outbound call, batch submit): a failure
+                after the request may have been sent becomes :class:`OutcomeUnknown`.
+        Raises:
+            ProviderUnreachable: the request never reached the provider.
+            OutcomeUnknown: ``places_call`` and the answer was lost.
+            ProviderStatusError: an error status (see :func:`raise_for_status`).
+        """
+        headers = {"xi-api-key": self._config.api_key.get_secret_value(), "accept": "application/json"}
+        try:
+            response = await self._client.request(method, path, json=body, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+            raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            if places_call:
+                raise OutcomeUnknown(
+                    f"{self._display} did not answer ({_reason(exc)}) after the request was sent: "
+                    "the call may or may not have been placed."
+                ) from exc
+            raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+        logger.debug("%s %s -> %s", method, path, response.status_code)
+        raise_for_status(response, self._display)
+        try:
+            return response.json()
+        except ValueError as exc:
+            if places_call:
+                raise OutcomeUnknown(
+                    f"{self._display} answered {response.status_code} without a JSON body: "
+                    "the call may or may not have been placed."
+                ) from exc
+            raise ProviderError(f"{self._display} answered {response.status_code} without a JSON body.") from exc
+
+    # -- phone number --------------------------------------------------------------------------
+
+    async def phone_provider(self) -> str:
+        """Return ``twilio`` or ``sip_trunk`` for the configured phone number.
+
+        With ``ELEVENLABS_PHONE_PROVIDER=auto`` the number is looked up once with
+        ``GET /v1/convai/phone-numbers/{id}`` (its ``provider`` field) and cached for the life of
+        this object, so at most one lookup happens per process.
+
+        Raises:
+            ProviderError: the lookup failed or named an unsupported provider.
+        """
+        if self._phone_provider is not None:
+            return self._phone_provider
+        async with self._lookup_lock:
+            if self._phone_provider is None:
+                answer = await self._send(
+                    "GET", f"/v1/convai/phone-numbers/{_segment(self._config.agent_phone_number_id)}"
+                )
+                provider = answer.get("provider") if isinstance(answer, dict) else None
+                if provider not in OUTBOUND_CALL_PATHS:
+                    raise ProviderError(
+                        f"Phone number {self._config.agent_phone_number_id} uses provider {provider!r}, which "
+                        "cannot place outbound calls here; set ELEVENLABS_PHONE_PROVIDER to twilio or sip_trunk."
+                    )
+                self._phone_provider = provider
+        return self._phone_provider  # type: ignore[return-value]
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def outbound_call_request(self, phone_provider: str, call: OutboundCall) -> tuple[str, dict]:
+        """Build the ``(path, JSON body)`` of an outbound call (``001_…`` / ``000_…``)."""
+        body = {
+            "agent_id": self._config.agent_id,
+            "agent_phone_number_id": self._config.agent_phone_number_id,
+            "to_number": call.to_number,
+            "conversation_initiation_client_data": call.client_data,
+        }
+        return OUTBOUND_CALL_PATHS[phone_provider], body
+
+    async def place_call(self, call: OutboundCall) -> OutboundCallResult:
+        """Place one outbound call.
+
+        Returns:
+            The provider's answer; ``call_sid`` is Twilio's ``callSid`` or the SIP ``sip_call_id``.
+        Raises:
+            ProviderStatusError: an error status, or a 200 answer with ``"success": false``.
+            ProviderUnreachable, OutcomeUnknown: see :meth:`_send`.
+        """
+        phone_provider = await self.phone_provider()
+        path, body = self.outbound_call_request(phone_provider, call)
+        answer = await self._send("POST", path, body=body, places_call=True)
+        if not isinstance(answer, dict):
+            raise OutcomeUnknown(f"{self._display} answered with an unexpected body: the call may have been placed.")
+        message = str(answer.get("message") or "")
+        if answer.get("success") is False:
+            raise ProviderStatusError(
+                f"{self._display} could not place the call: {message or 'no reason given'}",
+                status=200,
+                detail=message,
+            )
+        return OutboundCallResult(
+            message=message,
+            conversation_id=answer.get("conversation_id"),
+            call_sid=answer.get(CALL_SID_FIELDS[phone_provider]),
+            phone_provider=phone_provider,  # type: ignore[arg-type]
+            raw=answer,
+        )
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def batch_request(self, batch: BatchSubmission) -> dict:
+        """Build the JSON body of ``POST /v1/convai/batch-calling/submit`` (``003_…``)."""
+        return {
+            "call_name": batch.call_name,
+            "agent_id": self._config.agent_id,
+            "agent_phone_number_id": self._config.agent_phone_number_id,
+            "scheduled_time_unix": batch.scheduled_time_unix,
+            "recipients": [
+                {"phone_number": r.phone_number, "conversation_initiation_client_data": r.client_data}
+                for r in batch.recipients
+            ],
+        }
+
+    async def submit_batch(self, batch: BatchSubmission) -> BatchCall:
+        """Submit a batch call; answers the created batch (``BatchCallResponse``)."""
+        answer = await self._send("POST", "/v1/convai/batch-calling/submit", body=self.batch_request(batch), places_call=True)
+        return _batch_from(answer)
+
+    async def get_batch(self, batch_id: str) -> BatchCall:
+        """``GET /v1/convai/batch-calling/{batch_id}``: the batch with every recipient."""
+        return _batch_from(await self._send("GET", f"/v1/convai/batch-calling/{_segment(batch_id)}"))
+
+    async def cancel_batch(self, batch_id: str) -> BatchCall:
+        """``POST /v1/convai/batch-calling/{batch_id}/cancel``: answers the batch with its new status."""
+        return _batch_from(await self._send("POST", f"/v1/convai/batch-calling/{_segment(batch_id)}/cancel"))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+
+def _reason(exc: Exception) -> str:
+    """A short, key-free description of a transport failure."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _batch_from(answer: Any) -> BatchCall:
+    """Convert a ``BatchCallResponse`` / ``BatchCallDetailedResponse`` body to :class:`BatchCall`.
+
+    Raises:
+        ProviderError: the body lacks the batch id.
+    """
+    if not isinstance(answer, dict) or not answer.get("id"):
+        raise ProviderError("The provider's batch answer has no batch id.")
+    recipients = [
+        BatchRecipient(
+            recipient_id=r.get("id"),
+            phone_number=r.get("phone_number"),
+            status=str(r.get("status") or "pending"),
+            conversation_id=r.get("conversation_id"),
+            updated_at_unix=r.get("updated_at_unix"),
+        )
+        for r in answer.get("recipients") or []
+        if isinstance(r, dict)
+    ]
+    return BatchCall(
+        batch_id=str(answer["id"]),
+        name=str(answer.get("name") or ""),
+        status=str(answer.get("status") or "pending"),
+        agent_id=answer.get("agent_id"),
+        phone_provider=answer.get("phone_provider"),
+        created_at_unix=answer.get("created_at_unix"),
+        scheduled_time_unix=answer.get("scheduled_time_unix"),
+        last_updated_at_unix=answer.get("last_updated_at_unix"),
+        total_calls_scheduled=int(answer.get("total_calls_scheduled") or 0),
+        total_calls_dispatched=int(answer.get("total_calls_dispatched") or 0),
+        recipients=recipients,
+        raw={k: v for k, v in answer.items() if k != "recipients"},
+    )

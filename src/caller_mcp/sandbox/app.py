@@ -1,0 +1,416 @@
+"""An emulator of the ElevenLabs Conversational AI endpoints caller-mcp uses, as an ASGI (Starlette) app.
+
+Mounted into the provider's ``httpx.AsyncClient`` with ``httpx.ASGITransport`` it lets the real
+provider code run with no account; ``caller-mcp sandbox-api --port N`` serves it on loopback.
+
+Endpoints (paths, bodies and answers as in ``shared/reference``):
+
+- ``GET  /v1/convai/phone-numbers/{id}``
+- ``POST /v1/convai/twilio/outbound-call`` and ``POST /v1/convai/sip-trunk/outbound-call``
+- ``POST /v1/convai/batch-calling/submit``, ``GET /v1/convai/batch-calling/workspace``,
+  ``GET /v1/convai/batch-calling/{id}``, ``POST …/{id}/cancel``, ``POST …/{id}/retry``
+- ``GET  /v1/convai/conversations/{id}``
+
+It checks the ``xi-api-key`` header (401 ``invalid_api_key``) and request bodies (422 with a
+``detail`` list of ``{loc, msg, type}``, 404 for unknown agents, phone numbers, batches and
+conversations) the way the real API does. Every JSON answer carries ``"provider": "sandbox"`` and
+a note that no real phone was dialled. Outcomes come from the destination's last digits
+(:data:`~caller_mcp.sandbox.simulation.MAGIC_SUFFIXES`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID, SANDBOX_SIP_PHONE_NUMBER_ID
+from .simulation import (
+    BATCH_CONCURRENCY,
+    BATCH_WAVE_SECS,
+    DISPATCH_SECS,
+    SimBatch,
+    SimCall,
+    SimRecipient,
+    batch_status,
+    outcome_for,
+    recipient_status,
+    stable_id,
+)
+
+SANDBOX_NOTE = "Sandbox: no real phone was dialled."
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+#: The phone numbers the sandbox account owns.
+PHONE_NUMBERS = {
+    SANDBOX_PHONE_NUMBER_ID: {"phone_number": "+15550100000", "label": "Sandbox Twilio line", "provider": "twilio"},
+    SANDBOX_SIP_PHONE_NUMBER_ID: {"phone_number": "+15550100001", "label": "Sandbox SIP trunk", "provider": "sip_trunk"},
+}
+AGENTS = {SANDBOX_AGENT_ID: "Sandbox caller"}
+
+
+class SandboxClock:
+    """Sandbox time: real time sped up by ``speed`` from the moment the clock is made.
+
+    Args:
+        speed: sandbox seconds per real second (1 = real time).
+        source: the underlying clock (``time.time`` by default; tests pass their own).
+    """
+
+    def __init__(self, speed: float = 1.0, source: Callable[[], float] = time.time) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._source = source
+        self._origin = source()
+
+    def __call__(self) -> float:
+        """Current sandbox time, Unix seconds."""
+        return self._origin + (self._source() - self._origin) * self.speed
+
+
+class ManualClock:
+    """A clock that only moves when told: ``clock.advance(secs)``. For tests."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, secs: float) -> None:
+        """Move time forward by ``secs`` seconds."""
+        self.now += secs
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, detail: Any) -> None:
+        self.status = status
+        self.detail = detail
+
+
+def _error(status: int, code: str, message: str) -> _ApiError:
+    return _ApiError(status, {"status": code, "message": message})
+
+
+def _missing(name: str) -> _ApiError:
+    return _ApiError(422, [{"type": "missing", "loc": ["body", name], "msg": "Field required"}])
+
+
+class SandboxState:
+    """Everything the emulated account holds: calls and batches. Times come from ``clock``."""
+
+    def __init__(self, api_key: str, clock: Callable[[], float]) -> None:
+        self.api_key = api_key
+        self.clock = clock
+        self.calls: dict[str, SimCall] = {}
+        self.batches: dict[str, SimBatch] = {}
+        self._counter = itertools.count(1)
+        # A per-account salt keeps ids unique across sandbox instances (and server restarts).
+        self.salt = uuid.uuid4().hex
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def check_key(self, request: Request) -> None:
+        if request.headers.get("xi-api-key") != self.api_key:
+            raise _error(401, "invalid_api_key", "Invalid API key")
+
+    def check_agent(self, agent_id: Any) -> str:
+        if not isinstance(agent_id, str) or not agent_id:
+            raise _ApiError(422, [{"type": "string_type", "loc": ["body", "agent_id"], "msg": "Input should be a valid string"}])
+        if agent_id not in AGENTS:
+            raise _error(404, "agent_not_found", f"Agent {agent_id} not found")
+        return agent_id
+
+    def check_phone_number(self, phone_number_id: Any) -> dict[str, str]:
+        if not isinstance(phone_number_id, str) or not phone_number_id:
+            raise _ApiError(
+                422, [{"type": "string_type", "loc": ["body", "agent_phone_number_id"], "msg": "Input should be a valid string"}]
+            )
+        if phone_number_id not in PHONE_NUMBERS:
+            raise _error(404, "phone_number_not_found", f"Phone number {phone_number_id} not found")
+        return PHONE_NUMBERS[phone_number_id]
+
+    def new_call(
+        self, *, agent_id: str, phone_provider: str, to_number: str, client_data: Any, started_at: float,
+        attempt: int = 1, batch_id: str | None = None, recipient_id: str | None = None,
+    ) -> SimCall:
+        n = next(self._counter)
+        agent = ((client_data or {}).get("conversation_config_override") or {}).get("agent") or {}
+        call = SimCall(
+            conversation_id=stable_id("conv", self.salt, n),
+            call_sid=(
+                "CA" + stable_id("x", self.salt, n)[2:]  # Twilio call SIDs: "CA" + hex
+                if phone_provider == "twilio"
+                else stable_id("sip", self.salt, n)
+            ),
+            agent_id=agent_id,
+            phone_provider=phone_provider,
+            to_number=to_number,
+            prompt=str((agent.get("prompt") or {}).get("prompt") or ""),
+            first_message=str(agent.get("first_message") or ""),
+            started_at=started_at,
+            outcome=outcome_for(to_number, attempt),
+            batch_id=batch_id,
+            recipient_id=recipient_id,
+        )
+        self.calls[call.conversation_id] = call
+        return call
+
+    def batch_json(self, batch: SimBatch, *, with_recipients: bool) -> dict[str, Any]:
+        now = self.clock()
+        statuses = [recipient_status(batch, r, now) for r in batch.recipients]
+        answer: dict[str, Any] = {
+            "id": batch.batch_id,
+            "phone_number_id": batch.phone_number_id,
+            "phone_provider": batch.phone_provider,
+            "name": batch.name,
+            "agent_id": batch.agent_id,
+            "agent_name": AGENTS.get(batch.agent_id, batch.agent_id),
+            "created_at_unix": int(batch.created_at),
+            "scheduled_time_unix": int(batch.scheduled_time),
+            "total_calls_dispatched": sum(1 for s in statuses if s not in ("pending", "cancelled")),
+            "total_calls_scheduled": len(batch.recipients),
+            "last_updated_at_unix": int(now),
+            "status": batch_status(batch, statuses, now),
+        }
+        if with_recipients:
+            answer["recipients"] = [
+                {
+                    "id": r.recipient_id,
+                    "phone_number": r.phone_number,
+                    "status": status,
+                    "created_at_unix": int(r.created_at),
+                    "updated_at_unix": int(min(now, max(r.start_at, r.created_at))),
+                    "conversation_id": r.call.conversation_id if r.call and status not in ("pending", "cancelled") else None,
+                    "conversation_initiation_client_data": r.client_data,
+                }
+                for r, status in zip(batch.recipients, statuses)
+            ]
+        return answer
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    if isinstance(body, dict):
+        body = {**body, "sandbox": {"provider": "sandbox", "note": SANDBOX_NOTE}}
+    return JSONResponse(body, status_code=status, headers={"x-sandbox": "no real phone was dialled"})
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise _ApiError(422, [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}]) from exc
+    if not isinstance(body, dict):
+        raise _ApiError(422, [{"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be an object"}])
+    return body
+
+
+def _client_data(value: Any, *loc: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _ApiError(422, [{"type": "model_type", "loc": ["body", *loc], "msg": "Input should be an object"}])
+    agent = (value.get("conversation_config_override") or {}).get("agent")
+    if agent is not None and not isinstance(agent, dict):
+        raise _ApiError(422, [{"type": "model_type", "loc": ["body", *loc, "conversation_config_override", "agent"], "msg": "Input should be an object"}])
+    return value
+
+
+def create_app(
+    *, api_key: str = SANDBOX_API_KEY, clock: Callable[[], float] | None = None, speed: float = 1.0
+) -> Starlette:
+    """Build a fresh sandbox with an empty account.
+
+    Args:
+        api_key: the only ``xi-api-key`` it accepts.
+        clock: sandbox time source (Unix seconds); default real time sped up by ``speed``.
+        speed: sandbox seconds per real second when ``clock`` is not given.
+    Returns:
+        A Starlette app; its state is at ``app.state.sandbox`` (a :class:`SandboxState`).
+    """
+    state = SandboxState(api_key, clock or SandboxClock(speed))
+
+    def endpoint(handler: Callable[..., Any]) -> Callable[[Request], Any]:
+        async def wrapped(request: Request) -> JSONResponse:
+            try:
+                state.check_key(request)
+                return _json(await handler(request))
+            except _ApiError as exc:
+                return _json({"detail": exc.detail}, exc.status)
+
+        return wrapped
+
+    async def phone_number(request: Request) -> dict[str, Any]:
+        phone_number_id = request.path_params["phone_number_id"]
+        if phone_number_id not in PHONE_NUMBERS:
+            raise _error(404, "phone_number_not_found", f"Phone number {phone_number_id} not found")
+        return {"phone_number_id": phone_number_id, **PHONE_NUMBERS[phone_number_id]}
+
+    def outbound(phone_provider: str, sid_field: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> dict[str, Any]:
+            body = await _body(request)
+            for name in ("agent_id", "agent_phone_number_id", "to_number"):
+                if name not in body:
+                    raise _missing(name)
+            agent_id = state.check_agent(body["agent_id"])
+            number = state.check_phone_number(body["agent_phone_number_id"])
+            if number["provider"] != phone_provider:
+                raise _error(
+                    400,
+                    "invalid_phone_number_provider",
+                    f"Phone number {body['agent_phone_number_id']} is a {number['provider']} number; "
+                    f"use the {number['provider']} outbound-call endpoint",
+                )
+            to_number = body["to_number"]
+            if not isinstance(to_number, str) or not _E164.fullmatch(to_number):
+                raise _ApiError(422, [{"type": "value_error", "loc": ["body", "to_number"], "msg": "Value error, to_number must be in E.164 format"}])
+            client_data = _client_data(body.get("conversation_initiation_client_data"), "conversation_initiation_client_data")
+            if outcome_for(to_number) == "rejected":
+                return {"success": False, "message": "Call could not be initiated: the carrier rejected the destination number.", "conversation_id": None, sid_field: None}
+            call = state.new_call(
+                agent_id=agent_id, phone_provider=phone_provider, to_number=to_number,
+                client_data=client_data, started_at=state.clock(),
+            )
+            return {
+                "success": True,
+                "message": "Outbound call initiated successfully.",
+                "conversation_id": call.conversation_id,
+                sid_field: call.call_sid,
+            }
+
+        return handler
+
+    async def submit_batch(request: Request) -> dict[str, Any]:
+        body = await _body(request)
+        for name in ("call_name", "agent_id", "recipients"):
+            if name not in body:
+                raise _missing(name)
+        if not isinstance(body["call_name"], str) or not body["call_name"].strip():
+            raise _ApiError(422, [{"type": "string_type", "loc": ["body", "call_name"], "msg": "Input should be a non-empty string"}])
+        agent_id = state.check_agent(body["agent_id"])
+        number = state.check_phone_number(body.get("agent_phone_number_id"))
+        recipients = body["recipients"]
+        if not isinstance(recipients, list) or not recipients:
+            raise _ApiError(422, [{"type": "too_short", "loc": ["body", "recipients"], "msg": "List should have at least 1 item"}])
+        scheduled = body.get("scheduled_time_unix")
+        if scheduled is not None and (not isinstance(scheduled, int) or isinstance(scheduled, bool)):
+            raise _ApiError(422, [{"type": "int_type", "loc": ["body", "scheduled_time_unix"], "msg": "Input should be a valid integer"}])
+        for i, r in enumerate(recipients):
+            if not isinstance(r, dict):
+                raise _ApiError(422, [{"type": "model_type", "loc": ["body", "recipients", i], "msg": "Input should be an object"}])
+            phone = r.get("phone_number")
+            if not isinstance(phone, str) or not _E164.fullmatch(phone):
+                raise _ApiError(422, [{"type": "value_error", "loc": ["body", "recipients", i, "phone_number"], "msg": "Value error, phone_number must be in E.164 format"}])
+            _client_data(r.get("conversation_initiation_client_data"), "recipients", str(i), "conversation_initiation_client_data")
+        now = state.clock()
+        start = max(now, float(scheduled)) if scheduled is not None else now
+        batch_id = stable_id("btcal", state.salt, next(state._counter))
+        batch = SimBatch(
+            batch_id=batch_id, name=body["call_name"].strip(), agent_id=agent_id,
+            phone_number_id=body["agent_phone_number_id"], phone_provider=number["provider"],
+            created_at=now, scheduled_time=start,
+        )
+        for i, r in enumerate(recipients):
+            recipient = SimRecipient(
+                recipient_id=stable_id("rcpt", batch_id, i), phone_number=r["phone_number"],
+                client_data=r.get("conversation_initiation_client_data"),
+                start_at=start + (i // BATCH_CONCURRENCY) * BATCH_WAVE_SECS, created_at=now,
+            )
+            _dial(state, batch, recipient)
+            batch.recipients.append(recipient)
+        state.batches[batch_id] = batch
+        return state.batch_json(batch, with_recipients=False)
+
+    def _get_batch(request: Request) -> SimBatch:
+        batch_id = request.path_params["batch_id"]
+        batch = state.batches.get(batch_id)
+        if batch is None:
+            raise _error(404, "batch_call_not_found", f"Batch call {batch_id} not found")
+        return batch
+
+    async def list_batches(request: Request) -> dict[str, Any]:
+        try:
+            limit = max(1, min(100, int(request.query_params.get("limit", "100"))))
+        except ValueError as exc:
+            raise _ApiError(422, [{"type": "int_parsing", "loc": ["query", "limit"], "msg": "Input should be a valid integer"}]) from exc
+        ordered = sorted(state.batches.values(), key=lambda b: (b.created_at, b.batch_id), reverse=True)
+        last_doc = request.query_params.get("last_doc")
+        if last_doc:
+            ids = [b.batch_id for b in ordered]
+            ordered = ordered[ids.index(last_doc) + 1 :] if last_doc in ids else []
+        page = ordered[:limit]
+        has_more = len(ordered) > limit
+        return {
+            "batch_calls": [state.batch_json(b, with_recipients=False) for b in page],
+            "next_doc": page[-1].batch_id if has_more and page else None,
+            "has_more": has_more,
+        }
+
+    async def get_batch(request: Request) -> dict[str, Any]:
+        return state.batch_json(_get_batch(request), with_recipients=True)
+
+    async def cancel_batch(request: Request) -> dict[str, Any]:
+        batch = _get_batch(request)
+        if batch.cancelled_at is None:
+            batch.cancelled_at = state.clock()
+        return state.batch_json(batch, with_recipients=False)
+
+    async def retry_batch(request: Request) -> dict[str, Any]:
+        batch = _get_batch(request)
+        now = state.clock()
+        if batch.cancelled_at is not None:
+            raise _error(400, "batch_call_cancelled", f"Batch call {batch.batch_id} was cancelled and cannot be retried")
+        wave = 0
+        for recipient in batch.recipients:
+            if recipient_status(batch, recipient, now) in ("failed", "voicemail"):
+                recipient.attempt += 1
+                recipient.start_at = now + (wave // BATCH_CONCURRENCY) * BATCH_WAVE_SECS
+                _dial(state, batch, recipient)
+                wave += 1
+        return state.batch_json(batch, with_recipients=False)
+
+    async def conversation(request: Request) -> dict[str, Any]:
+        conversation_id = request.path_params["conversation_id"]
+        call = state.calls.get(conversation_id)
+        now = state.clock()
+        if call is None or call.started_at > now:
+            raise _error(404, "conversation_not_found", f"Conversation {conversation_id} not found")
+        return call.conversation(now)
+
+    routes = [
+        Route("/v1/convai/phone-numbers/{phone_number_id}", endpoint(phone_number), methods=["GET"]),
+        Route("/v1/convai/twilio/outbound-call", endpoint(outbound("twilio", "callSid")), methods=["POST"]),
+        Route("/v1/convai/sip-trunk/outbound-call", endpoint(outbound("sip_trunk", "sip_call_id")), methods=["POST"]),
+        Route("/v1/convai/batch-calling/submit", endpoint(submit_batch), methods=["POST"]),
+        Route("/v1/convai/batch-calling/workspace", endpoint(list_batches), methods=["GET"]),
+        Route("/v1/convai/batch-calling/{batch_id}", endpoint(get_batch), methods=["GET"]),
+        Route("/v1/convai/batch-calling/{batch_id}/cancel", endpoint(cancel_batch), methods=["POST"]),
+        Route("/v1/convai/batch-calling/{batch_id}/retry", endpoint(retry_batch), methods=["POST"]),
+        Route("/v1/convai/conversations/{conversation_id}", endpoint(conversation), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = state
+    return app
+
+
+def _dial(state: SandboxState, batch: SimBatch, recipient: SimRecipient) -> None:
+    """Create the conversation of a recipient's current attempt (it starts after dispatch)."""
+    recipient.call = state.new_call(
+        agent_id=batch.agent_id,
+        phone_provider=batch.phone_provider,
+        to_number=recipient.phone_number,
+        client_data=recipient.client_data,
+        started_at=recipient.start_at + DISPATCH_SECS,
+        attempt=recipient.attempt,
+        batch_id=batch.batch_id,
+        recipient_id=recipient.recipient_id,
+    )

@@ -1,0 +1,239 @@
+"""MCP wiring only: tool signatures, annotations, descriptions, and CallerError → ToolError.
+
+``build_server(settings)`` makes a fresh ``MCPServer``; nothing is built at import time. The
+service (store + provider) lives in the server's lifespan and is reached through ``Context``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .config import Settings
+from .errors import CallerError
+from .models import (
+    BatchStatusResult,
+    BusinessContextResult,
+    CancelBatchResult,
+    PlaceCallResult,
+    RecipientInput,
+    SubmitBatchResult,
+)
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+INSTRUCTIONS = (
+    "caller-mcp places real AI phone calls: an AI caller rings a business line and plays a customer "
+    "with a goal (scenario). Typical flow: set_business_context → place_call (one number) or "
+    "submit_batch (many) → get_batch_status → cancel_batch if needed. Every call costs money and "
+    "rings a real phone unless the answer says provider 'sandbox'."
+)
+
+E164 = Field(description="Destination in E.164, e.g. +15551234567.")
+DESCRIPTION_ARG = Field(description="Who the business is (overrides the stored context).")
+SCENARIO_ARG = Field(description="The caller's goal, e.g. 'order a large pepperoni pizza for delivery'.")
+BATCH_ID_ARG = Field(description="The batch_id returned by submit_batch.")
+
+
+def _result(model: BaseModel, *, exclude: set[str] | None = None) -> CallToolResult:
+    """Structured content = the whole model; text = compact JSON without bulky or empty fields."""
+    text = model.model_dump_json(exclude_none=True, exclude=exclude)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=model.model_dump(mode="json"),
+    )
+
+
+T = TypeVar("T")
+
+
+async def _run(awaitable: Awaitable[T], tool: str) -> T:
+    """Await a service call; anticipated failures become ToolErrors with their own message."""
+    try:
+        return await awaitable
+    except CallerError as exc:
+        raise ToolError(str(exc)) from exc
+    except ToolError:
+        raise
+    except Exception as exc:
+        logger.exception("unexpected failure in %s", tool)
+        raise ToolError(
+            f"caller-mcp failed unexpectedly in {tool} ({type(exc).__name__}). The server is still running; "
+            "its log on stderr has the details."
+        ) from exc
+
+
+def _service(ctx: Context) -> Any:
+    return ctx.request_context.lifespan_context
+
+
+def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
+    """Build the caller-mcp MCP server.
+
+    Args:
+        settings: the configuration (``Settings()`` reads the environment).
+        transport: optional ``httpx`` transport for the provider's client (tests, custom sandbox).
+    Returns:
+        An ``MCPServer`` with the tools registered; run it with ``.run()`` (stdio) or hand it to
+        ``mcp.Client`` in-process. The store and provider open in its lifespan.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Any]:
+        from .service import CallerService
+
+        service = CallerService(settings, transport=transport)
+        try:
+            yield service
+        finally:
+            await service.aclose()
+
+    set_business_context_annotations = ToolAnnotations(
+            title="Set business context", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        )
+
+    async def set_business_context(
+        description: Annotated[str, Field(description="Who the business is and what it offers.")],
+        ctx: Context,
+        scenario: Annotated[str | None, Field(description="Default caller goal for later calls.")] = None,
+    ) -> Annotated[CallToolResult, BusinessContextResult]:
+        """Save the business the AI caller will ring and, optionally, its default goal (scenario).
+
+        Replaces any earlier context and survives restarts. No call is placed and nothing is
+        charged. Next: place_call or submit_batch, which use this context when they get no
+        business_description or scenario of their own."""
+
+        async def run() -> BusinessContextResult:
+            return _service(ctx).set_context(description, scenario)
+
+        return _result(await _run(run(), "set_business_context"))
+
+    place_call_annotations = ToolAnnotations(
+            title="Place an AI test call", read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+        )
+
+    async def place_call(
+        to_number: Annotated[str, E164],
+        ctx: Context,
+        business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
+        scenario: Annotated[str | None, SCENARIO_ARG] = None,
+    ) -> Annotated[CallToolResult, PlaceCallResult]:
+        """Ring a phone number now: an AI caller plays a customer of the business and pursues the scenario.
+
+        This places a REAL phone call that costs money (unless the answer says provider 'sandbox').
+        Do not call it again to "retry" a call that was placed: each call rings the number again.
+        Description and scenario default to set_business_context's. Returns the local call_id and
+        the provider's conversation_id and call SID."""
+        return _result(await _run(_service(ctx).place_call(to_number, business_description, scenario), "place_call"), exclude={"raw"})
+
+    submit_batch_annotations = ToolAnnotations(
+            title="Submit a batch of AI test calls", read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+        )
+
+    async def submit_batch(
+        recipients: Annotated[
+            list[str | RecipientInput],
+            Field(description="E.164 numbers, or objects {phone_number, scenario?, business_description?}."),
+        ],
+        ctx: Context,
+        call_name: Annotated[str | None, Field(description="Name of the batch; generated when absent.")] = None,
+        business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
+        scenario: Annotated[str | None, Field(description="Caller goal for recipients without their own.")] = None,
+        scheduled_time_unix: Annotated[int | None, Field(description="Start time, Unix seconds; omit to start now.")] = None,
+    ) -> Annotated[CallToolResult, SubmitBatchResult]:
+        """Schedule AI test calls to many numbers at once, each with its own goal if given.
+
+        Every recipient is a REAL phone call that costs money (unless provider is 'sandbox'). All
+        entries are checked first; if any is invalid nothing is sent. Next: get_batch_status with
+        the returned batch_id to follow progress; cancel_batch to stop it."""
+        return _result(
+            await _run(
+                _service(ctx).submit_batch(recipients, call_name, business_description, scenario, scheduled_time_unix),
+                "submit_batch",
+            )
+        )
+
+    get_batch_status_annotations = ToolAnnotations(
+            title="Get batch status", read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        )
+
+    async def get_batch_status(
+        batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
+    ) -> Annotated[CallToolResult, BatchStatusResult]:
+        """Read a batch's progress: its status, how many recipients are in each status, and which
+        failed or reached voicemail (with conversation ids). Free, places no call; poll it every few
+        seconds while the batch runs."""
+        return _result(await _run(_service(ctx).get_batch_status(batch_id), "get_batch_status"))
+
+    cancel_batch_annotations = ToolAnnotations(
+            title="Cancel a batch", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        )
+
+    async def cancel_batch(
+        batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
+    ) -> Annotated[CallToolResult, CancelBatchResult]:
+        """Cancel a batch: recipients not yet dialled are never called; calls already under way
+        finish. Cannot be undone. Returns the batch's new status."""
+        return _result(await _run(_service(ctx).cancel_batch(batch_id), "cancel_batch"))
+
+    tools = [
+        _tool(set_business_context, set_business_context_annotations),
+        _tool(place_call, place_call_annotations),
+        _tool(submit_batch, submit_batch_annotations),
+        _tool(get_batch_status, get_batch_status_annotations),
+        _tool(cancel_batch, cancel_batch_annotations),
+    ]
+    return MCPServer("caller-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=tools)
+
+
+def _tool(fn: Any, annotations: ToolAnnotations) -> Tool:
+    """Register ``fn`` as a tool whose input and output schemas carry no generated titles.
+
+    Titles like ``"Call Name"`` only repeat the property name; dropping them keeps the whole
+    ``tools/list`` answer small, which every conversation pays for in context.
+    """
+    tool = Tool.from_function(fn, annotations=annotations)
+    tool.parameters = compact_schema(tool.parameters)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+    return tool
+
+
+def compact_schema(schema: Any) -> Any:
+    """Return a shorter, equivalent copy of a JSON schema.
+
+    Drops ``title`` keywords (property names are kept) and writes ``anyOf: [{type: T}, {type: null}]``
+    as ``type: [T, "null"]``.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    any_of = schema.get("anyOf")
+    if (
+        isinstance(any_of, list)
+        and len(any_of) == 2
+        and {"type": "null"} in any_of
+        and all(isinstance(a, dict) and set(a) == {"type"} and isinstance(a["type"], str) for a in any_of)
+    ):
+        other = next(a["type"] for a in any_of if a["type"] != "null")
+        schema = {"type": [other, "null"], **{k: v for k, v in schema.items() if k != "anyOf"}}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = compact_schema(value)
+    return out

@@ -1,0 +1,430 @@
+"""The use cases behind the tools: set the business context, place a call, submit / watch / cancel a batch.
+
+Plain async Python with no MCP in it: ``server.py`` wires these methods to tools and turns every
+:class:`~caller_mcp.errors.CallerError` into a tool error. The behaviour of ``set_context`` and
+``place_call`` is seed 002's (``/api/context`` and ``/api/call``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import ProviderConfig, Settings
+from .errors import CallerError, ConfigError, InvalidInput, NotFound, OutcomeUnknown, ProviderStatusError
+from .models import (
+    BatchStatusResult,
+    BusinessContextResult,
+    CancelBatchResult,
+    PlaceCallResult,
+    ProblemRecipient,
+    RecipientCounts,
+    RecipientInput,
+    SubmitBatchResult,
+)
+from .policy import check_dialable, check_e164
+from .providers.base import RECIPIENT_STATUSES, BatchCall, BatchRecipientRequest, BatchSubmission, OutboundCall, Provider
+from .script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+#: Seed 002's error when neither the call nor the stored context gives a business description.
+NO_DESCRIPTION_ERROR = "Provide a business description first."
+#: Said in every sandbox answer.
+SANDBOX_NOTE = "Sandbox: no real phone was dialled."
+MAX_DESCRIPTION_CHARS = 20_000
+MAX_SCENARIO_CHARS = 2_000
+MAX_CALL_NAME_CHARS = 200
+#: Problem recipients listed by ``get_batch_status``; the rest are counted.
+MAX_PROBLEM_RECIPIENTS = 20
+#: Invalid recipients named one by one in a ``submit_batch`` error; the rest are counted.
+MAX_LISTED_ERRORS = 20
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+
+
+def iso(ts: float) -> str:
+    """Unix seconds → ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+class CallerService:
+    """The application: one per server process.
+
+    Args:
+        settings: the process settings.
+        store: an open store; by default the SQLite file of ``settings`` is opened on first use.
+        transport: optional ``httpx`` transport handed to the provider (tests, sandbox clock).
+    """
+
+    def __init__(self, settings: Settings, store: Store | None = None, *, transport: Any = None) -> None:
+        self._settings = settings
+        self._opened_store = store
+        self._transport = transport
+        self._provider: Provider | None = None
+        self._config: ProviderConfig | None = None
+
+    @property
+    def _store(self) -> Store:
+        """The store, opened on first use.
+
+        Raises:
+            ConfigError: the database file cannot be opened or created.
+        """
+        if self._opened_store is None:
+            path = self._settings.caller_mcp_db
+            try:
+                path = self._settings.database_path()
+                self._opened_store = Store(path)
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(
+                    f"Cannot open the call database at {path or 'the user data directory'}: {exc}. "
+                    "Set CALLER_MCP_DB to a writable file path."
+                ) from exc
+        return self._opened_store
+
+    # -- provider ------------------------------------------------------------------------------
+
+    def provider_config(self) -> ProviderConfig:
+        """The resolved provider configuration.
+
+        Raises:
+            ConfigError: the environment is incomplete (seed 002's missing-variables text) or invalid.
+        """
+        if self._config is None:
+            self._config = self._settings.resolve()
+        return self._config
+
+    def provider(self) -> Provider:
+        """The provider, created on first use so that start-up never needs it."""
+        if self._provider is None:
+            from .providers import create_provider
+
+            self._provider = create_provider(self.provider_config(), transport=self._transport)
+        return self._provider
+
+    async def aclose(self) -> None:
+        """Close the provider's HTTP client and the store, if they were opened."""
+        if self._provider is not None:
+            await self._provider.aclose()
+            self._provider = None
+        if self._opened_store is not None:
+            self._opened_store.close()
+            self._opened_store = None
+
+    def _note(self) -> str | None:
+        return SANDBOX_NOTE if self.provider_config().is_sandbox else None
+
+    # -- business context ----------------------------------------------------------------------
+
+    def set_context(self, description: str, scenario: str | None = None) -> BusinessContextResult:
+        """Store the business description and default scenario (seed 002 ``/api/context``).
+
+        Args:
+            description: who the business is; trimmed, must not be blank.
+            scenario: default caller goal; normalised; blank or ``None`` means seed 002's default.
+        Returns:
+            The stored context, with the scenario that will apply.
+        Raises:
+            InvalidInput: blank or oversized description, oversized scenario.
+        """
+        text = _description(description, "description")
+        if text is None:
+            raise InvalidInput("description must not be empty: describe the business the calls go to.")
+        goal = _scenario(scenario)
+        stored = self._store.set_context(text, goal)
+        return BusinessContextResult(
+            description=stored.description,
+            scenario=stored.scenario or DEFAULT_SCENARIO,
+            scenario_is_default=stored.scenario is None,
+            updated_at=iso(stored.updated_at),
+            message="Business context saved. place_call and submit_batch will use it.",
+        )
+
+    # -- single call ---------------------------------------------------------------------------
+
+    async def place_call(
+        self, to_number: str, business_description: str | None = None, scenario: str | None = None
+    ) -> PlaceCallResult:
+        """Have the AI caller ring ``to_number`` and play a customer (seed 002 ``/api/call``).
+
+        The description comes from the argument, else the stored context; the scenario from the
+        argument, else the context, else seed 002's default. The call is recorded as ``dialling``
+        before the request and updated with the outcome after it.
+
+        Returns:
+            Seed 002's answer (``ok``, ``status``, ``message`` = ``Call initiated.`` …) plus the
+            local ``call_id`` and the provider name.
+        Raises:
+            InvalidInput: bad number (seed 002's E.164 text) or no description
+                (``Provide a business description first.``).
+            PolicyViolation: the number must not be dialled.
+            ConfigError: missing or invalid environment variables.
+            ProviderError: the provider refused, was unreachable, or the outcome is unknown.
+        """
+        context = self._store.get_context()
+        description = _description(business_description, "business_description") or (
+            context.description if context else None
+        )
+        goal = _scenario(scenario) or (context.scenario if context else None) or DEFAULT_SCENARIO
+        check_e164(to_number)
+        if description is None:
+            raise InvalidInput(NO_DESCRIPTION_ERROR)
+        config = self.provider_config()
+        check_dialable(to_number, real_provider=not config.is_sandbox)
+        script = build_script(description, goal)
+        provider = self.provider()
+
+        call_id = f"call_{uuid.uuid4().hex[:20]}"
+        self._store.record_call_intent(
+            call_id=call_id, provider=config.name, to_number=to_number, scenario=goal, business_description=description
+        )
+        try:
+            result = await provider.place_call(OutboundCall(to_number=to_number, client_data=script.client_data()))
+        except OutcomeUnknown as exc:
+            self._store.record_call_outcome(call_id, status="outcome_unknown", error=str(exc))
+            raise OutcomeUnknown(
+                f"{exc} It is recorded as call {call_id} with status outcome_unknown. Check the provider's "
+                "call history before placing it again, or the number may ring twice."
+            ) from exc
+        except CallerError as exc:
+            self._store.record_call_outcome(call_id, status="failed", error=str(exc))
+            raise
+        except BaseException as exc:
+            # Cancelled or crashed mid-request: the request may have been sent.
+            self._store.record_call_outcome(call_id, status="outcome_unknown", error=type(exc).__name__)
+            raise
+        self._store.record_call_outcome(
+            call_id,
+            status="initiated",
+            conversation_id=result.conversation_id,
+            call_sid=result.call_sid,
+            phone_provider=result.phone_provider,
+        )
+        logger.info("call %s initiated (%s)", call_id, config.name)
+        return PlaceCallResult(
+            ok=True,
+            status="initiated",
+            message="Call initiated.",
+            to_number=to_number,
+            scenario=goal,
+            call_sid=result.call_sid,
+            conversation_id=result.conversation_id,
+            call_id=call_id,
+            provider=config.name,
+            phone_provider=result.phone_provider,
+            note=self._note(),
+            raw=result.raw,
+        )
+
+    # -- batches -------------------------------------------------------------------------------
+
+    async def submit_batch(
+        self,
+        recipients: list[str | RecipientInput | dict],
+        call_name: str | None = None,
+        business_description: str | None = None,
+        scenario: str | None = None,
+        scheduled_time_unix: int | None = None,
+    ) -> SubmitBatchResult:
+        """Submit one batch call: every recipient gets its own prompt and first message.
+
+        Every entry is checked first; if any is bad, nothing is sent and the error names each bad
+        entry by index and value.
+
+        Args:
+            recipients: E.164 strings, or objects with ``phone_number`` and optional ``scenario``
+                and ``business_description``.
+            call_name: the batch's name; generated when absent.
+            business_description, scenario: defaults for recipients that give none (then the
+                stored context, then seed 002's default scenario).
+            scheduled_time_unix: when to start (Unix seconds); ``None`` starts now.
+        Returns:
+            The batch id, name, status and count of scheduled calls.
+        Raises:
+            InvalidInput: a bad entry or argument (nothing was sent).
+            ConfigError, PolicyViolation, ProviderError: as for :meth:`place_call`.
+        """
+        if not isinstance(recipients, list) or not recipients:
+            raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
+        if scheduled_time_unix is not None and (scheduled_time_unix < 0 or scheduled_time_unix > 32_503_680_000):
+            raise InvalidInput("scheduled_time_unix must be Unix seconds (e.g. 1767225600), or omitted to start now.")
+        name = _text(call_name, "call_name", MAX_CALL_NAME_CHARS) or (
+            "caller-mcp batch " + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        )
+        config = self.provider_config()
+        context = self._store.get_context()
+        batch_description = _description(business_description, "business_description") or (
+            context.description if context else None
+        )
+        batch_goal = _scenario(scenario) or (context.scenario if context else None) or DEFAULT_SCENARIO
+
+        requests: list[BatchRecipientRequest] = []
+        summary: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for index, entry in enumerate(recipients):
+            try:
+                item = RecipientInput(phone_number=entry) if isinstance(entry, str) else RecipientInput.model_validate(entry)
+                check_dialable(item.phone_number, real_provider=not config.is_sandbox)
+                description = _description(item.business_description, "business_description") or batch_description
+                if description is None:
+                    raise InvalidInput(NO_DESCRIPTION_ERROR)
+                goal = _scenario(item.scenario) or batch_goal
+            except CallerError as exc:
+                errors.append(f"recipients[{index}] {_shown(entry)}: {exc}")
+                continue
+            except ValueError:
+                errors.append(f"recipients[{index}] {_shown(entry)}: expected an E.164 string or {{phone_number, scenario}}.")
+                continue
+            script = build_script(description, goal)
+            requests.append(BatchRecipientRequest(phone_number=item.phone_number, client_data=script.client_data()))
+            summary.append({"phone_number": item.phone_number, "scenario": goal})
+        if errors:
+            listed = "\n".join(f"- {e}" for e in errors[:MAX_LISTED_ERRORS])
+            more = f"\n- … and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+            raise InvalidInput(
+                f"{len(errors)} of {len(recipients)} recipients are invalid; nothing was sent. Fix them and "
+                f"submit again:\n{listed}{more}"
+            )
+
+        provider = self.provider()
+        local_id = f"batch_{uuid.uuid4().hex[:20]}"
+        self._store.record_batch_intent(
+            local_id=local_id, provider=config.name, name=name, recipients=summary, scheduled_time_unix=scheduled_time_unix
+        )
+        submission = BatchSubmission(call_name=name, recipients=requests, scheduled_time_unix=scheduled_time_unix)
+        try:
+            batch = await provider.submit_batch(submission)
+        except OutcomeUnknown as exc:
+            self._store.record_batch_outcome(local_id, status="outcome_unknown", error=str(exc))
+            raise OutcomeUnknown(
+                f"{exc} The submission is recorded locally as {local_id}. Check the provider's batch list "
+                "before submitting again, or the numbers may ring twice."
+            ) from exc
+        except CallerError as exc:
+            self._store.record_batch_outcome(local_id, status="failed", error=str(exc))
+            raise
+        except BaseException as exc:
+            self._store.record_batch_outcome(local_id, status="outcome_unknown", error=type(exc).__name__)
+            raise
+        self._store.record_batch_outcome(local_id, status=batch.status, batch_id=batch.batch_id)
+        return SubmitBatchResult(
+            batch_id=batch.batch_id,
+            name=batch.name or name,
+            status=batch.status,
+            total_calls_scheduled=batch.total_calls_scheduled or len(requests),
+            scheduled_time_unix=batch.scheduled_time_unix if batch.scheduled_time_unix else scheduled_time_unix,
+            provider=config.name,
+            note=self._note(),
+        )
+
+    async def get_batch_status(self, batch_id: str) -> BatchStatusResult:
+        """Read a batch's progress: counts per recipient status and the recipients that failed
+        or reached voicemail (at most :data:`MAX_PROBLEM_RECIPIENTS`, the rest counted).
+
+        Raises:
+            InvalidInput: the batch id is malformed. NotFound: the provider does not know it.
+            ConfigError, ProviderError: as for :meth:`place_call`.
+        """
+        batch = await self._batch_call("get_batch", batch_id)
+        counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
+        problems: list[ProblemRecipient] = []
+        total_problems = 0
+        for recipient in batch.recipients:
+            counts[recipient.status] = counts.get(recipient.status, 0) + 1
+            if recipient.status in ("failed", "voicemail"):
+                total_problems += 1
+                if len(problems) < MAX_PROBLEM_RECIPIENTS:
+                    problems.append(
+                        ProblemRecipient(
+                            phone_number=recipient.phone_number,
+                            status=recipient.status,
+                            conversation_id=recipient.conversation_id,
+                        )
+                    )
+        self._store.update_batch_status(batch.batch_id, batch.status)
+        return BatchStatusResult(
+            batch_id=batch.batch_id,
+            name=batch.name,
+            status=batch.status,
+            total_calls_scheduled=batch.total_calls_scheduled,
+            total_calls_dispatched=batch.total_calls_dispatched,
+            counts=RecipientCounts(**{k: v for k, v in counts.items() if k in RecipientCounts.model_fields}),
+            problem_recipients=problems,
+            problem_recipients_omitted=total_problems - len(problems),
+            provider=self.provider_config().name,
+            note=self._note(),
+        )
+
+    async def cancel_batch(self, batch_id: str) -> CancelBatchResult:
+        """Cancel a batch call: recipients not yet called are set to ``cancelled``.
+
+        Raises:
+            InvalidInput, NotFound, ConfigError, ProviderError: as for :meth:`get_batch_status`.
+        """
+        batch = await self._batch_call("cancel_batch", batch_id)
+        self._store.update_batch_status(batch.batch_id, batch.status)
+        return CancelBatchResult(
+            batch_id=batch.batch_id,
+            name=batch.name,
+            status=batch.status,
+            provider=self.provider_config().name,
+            note=self._note(),
+        )
+
+    async def _batch_call(self, method: str, batch_id: str) -> BatchCall:
+        if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id.strip()):
+            raise InvalidInput(
+                "batch_id must be the id submit_batch returned (letters, digits, '_' and '-'); "
+                f"got {_shown(batch_id)}."
+            )
+        batch_id = batch_id.strip()
+        provider = self.provider()
+        try:
+            return await getattr(provider, method)(batch_id)
+        except ProviderStatusError as exc:
+            if exc.status == 404:
+                raise NotFound(
+                    f"No batch {batch_id} exists for this {self.provider_config().name} account "
+                    f"(the provider said: {exc.detail}). Use the batch_id that submit_batch returned."
+                ) from exc
+            raise
+
+
+def _text(value: str | None, field: str, limit: int) -> str | None:
+    """Trim an optional text argument; ``None`` when blank.
+
+    Raises:
+        InvalidInput: longer than ``limit`` characters, or contains NUL.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string.")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value):,} characters long; the limit is {limit:,}.")
+    if "\x00" in value:
+        raise InvalidInput(f"{field} contains a NUL character; remove it.")
+    return value.strip() or None
+
+
+def _description(value: str | None, field: str) -> str | None:
+    return normalize_description(_text(value, field, MAX_DESCRIPTION_CHARS))
+
+
+def _scenario(value: str | None) -> str | None:
+    return normalize_scenario(_text(value, "scenario", MAX_SCENARIO_CHARS))
+
+
+def _shown(value: object) -> str:
+    """A short, quoted rendering of a user value for an error message."""
+    if isinstance(value, dict) and "phone_number" in value:
+        value = value["phone_number"]
+    elif isinstance(value, RecipientInput):
+        value = value.phone_number
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"

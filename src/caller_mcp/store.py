@@ -1,0 +1,250 @@
+"""SQLite persistence (stdlib ``sqlite3``): the business context, every call and every batch.
+
+Each dial writes its intent *before* the provider request and its outcome after, each in its own
+committed transaction, so a process that dies mid-request still leaves a row saying what it was
+about to do. Times are Unix seconds (float).
+
+Call statuses written here: ``dialling`` (intent recorded, request under way), ``initiated``
+(the provider accepted the call), ``failed`` (the provider refused it or was unreachable: nothing
+was dialled), ``outcome_unknown`` (the request may have reached the provider).
+Batch statuses: ``submitting`` (intent), then the provider's own (``pending``, ``in_progress``,
+``completed``, ``failed``, ``cancelled``), or ``failed`` / ``outcome_unknown`` as for calls.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS business_context (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    description TEXT NOT NULL,
+    scenario    TEXT,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    call_id              TEXT PRIMARY KEY,
+    created_at           REAL NOT NULL,
+    updated_at           REAL NOT NULL,
+    provider             TEXT NOT NULL,
+    to_number            TEXT NOT NULL,
+    scenario             TEXT NOT NULL,
+    business_description TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    phone_provider       TEXT,
+    conversation_id      TEXT,
+    call_sid             TEXT,
+    error                TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+CREATE INDEX IF NOT EXISTS calls_conversation ON calls (conversation_id);
+CREATE TABLE IF NOT EXISTS batches (
+    local_id              TEXT PRIMARY KEY,
+    batch_id              TEXT UNIQUE,
+    created_at            REAL NOT NULL,
+    updated_at            REAL NOT NULL,
+    provider              TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    total_recipients      INTEGER NOT NULL,
+    scheduled_time_unix   INTEGER,
+    recipients_json       TEXT NOT NULL,
+    error                 TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class BusinessContext:
+    """The stored business context (seed 002 ``/api/context``): description, default scenario, when set."""
+
+    description: str
+    scenario: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One row of the ``calls`` table (see the module docstring for ``status``)."""
+
+    call_id: str
+    created_at: float
+    updated_at: float
+    provider: str
+    to_number: str
+    scenario: str
+    business_description: str
+    status: str
+    phone_provider: str | None
+    conversation_id: str | None
+    call_sid: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One row of the ``batches`` table; ``batch_id`` is the provider's id, ``None`` until known."""
+
+    local_id: str
+    batch_id: str | None
+    created_at: float
+    updated_at: float
+    provider: str
+    name: str
+    status: str
+    total_recipients: int
+    scheduled_time_unix: int | None
+    error: str | None
+
+
+class Store:
+    """The SQLite store. One connection, used from the server's event-loop thread.
+
+    Args:
+        path: the database file (created with its parent folder), or ``":memory:"``.
+    Raises:
+        sqlite3.Error: the file cannot be opened or is not a caller-mcp database.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the connection; every write is already committed."""
+        self._db.close()
+
+    # -- business context ----------------------------------------------------------------------
+
+    def get_context(self) -> BusinessContext | None:
+        """Return the stored business context, or ``None`` if none was ever set."""
+        row = self._db.execute("SELECT description, scenario, updated_at FROM business_context WHERE id = 1").fetchone()
+        return BusinessContext(row["description"], row["scenario"], row["updated_at"]) if row else None
+
+    def set_context(self, description: str, scenario: str | None) -> BusinessContext:
+        """Replace the business context; returns what was stored."""
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO business_context (id, description, scenario, updated_at) VALUES (1, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET description = excluded.description, "
+            "scenario = excluded.scenario, updated_at = excluded.updated_at",
+            (description, scenario, now),
+        )
+        return BusinessContext(description, scenario, now)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def record_call_intent(
+        self, *, call_id: str, provider: str, to_number: str, scenario: str, business_description: str
+    ) -> CallRecord:
+        """Write a ``dialling`` row before the provider request is sent; returns it."""
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
+            "business_description, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling')",
+            (call_id, now, now, provider, to_number, scenario, business_description),
+        )
+        return self.get_call(call_id)  # type: ignore[return-value]
+
+    def record_call_outcome(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        conversation_id: str | None = None,
+        call_sid: str | None = None,
+        phone_provider: str | None = None,
+        error: str | None = None,
+    ) -> CallRecord:
+        """Write the outcome of a dial to its row; returns the updated row.
+
+        Raises:
+            KeyError: no row has ``call_id``.
+        """
+        cursor = self._db.execute(
+            "UPDATE calls SET status = ?, conversation_id = COALESCE(?, conversation_id), "
+            "call_sid = COALESCE(?, call_sid), phone_provider = COALESCE(?, phone_provider), error = ?, "
+            "updated_at = ? WHERE call_id = ?",
+            (status, conversation_id, call_sid, phone_provider, error, time.time(), call_id),
+        )
+        if cursor.rowcount == 0:
+            raise KeyError(call_id)
+        return self.get_call(call_id)  # type: ignore[return-value]
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """Return the call with this local id, or ``None``."""
+        row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+        return CallRecord(**dict(row)) if row else None
+
+    def list_calls(self, limit: int = 20) -> list[CallRecord]:
+        """Return the newest calls first, at most ``limit``."""
+        rows = self._db.execute("SELECT * FROM calls ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+        return [CallRecord(**dict(r)) for r in rows]
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def record_batch_intent(
+        self,
+        *,
+        local_id: str,
+        provider: str,
+        name: str,
+        recipients: list[dict[str, Any]],
+        scheduled_time_unix: int | None,
+    ) -> BatchRecord:
+        """Write a ``submitting`` row before the batch is submitted.
+
+        Args:
+            recipients: one ``{"phone_number", "scenario"}`` object per recipient, kept as JSON.
+        """
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO batches (local_id, created_at, updated_at, provider, name, status, total_recipients, "
+            "scheduled_time_unix, recipients_json) VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)",
+            (local_id, now, now, provider, name, len(recipients), scheduled_time_unix, json.dumps(recipients)),
+        )
+        return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
+
+    def record_batch_outcome(
+        self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
+    ) -> BatchRecord:
+        """Write the outcome of a submission (the provider's batch id and status, or the error)."""
+        self._db.execute(
+            "UPDATE batches SET status = ?, batch_id = COALESCE(?, batch_id), error = ?, updated_at = ? "
+            "WHERE local_id = ?",
+            (status, batch_id, error, time.time(), local_id),
+        )
+        return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
+
+    def update_batch_status(self, batch_id: str, status: str) -> None:
+        """Record the last status the provider reported for a batch this server submitted (no-op otherwise)."""
+        self._db.execute(
+            "UPDATE batches SET status = ?, updated_at = ? WHERE batch_id = ? AND status != ?",
+            (status, time.time(), batch_id, status),
+        )
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        """Return the batch with this provider id, or ``None`` if this server did not submit it."""
+        return self._batch_where("batch_id = ?", batch_id)
+
+    def _batch_where(self, clause: str, value: str) -> BatchRecord | None:
+        row = self._db.execute(
+            "SELECT local_id, batch_id, created_at, updated_at, provider, name, status, total_recipients, "
+            f"scheduled_time_unix, error FROM batches WHERE {clause}",
+            (value,),
+        ).fetchone()
+        return BatchRecord(**dict(row)) if row else None
