@@ -15,7 +15,7 @@ import re
 from .errors import InvalidInput, PolicyViolation
 
 #: Seed 002 "Phone Number Validation".
-E164_PATTERN = re.compile(r"^\+[1-9]\d{7,14}$")
+E164_PATTERN = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)  # ASCII: \d must not match other scripts' digits
 #: Seed 002's error text for a number that fails the pattern.
 E164_ERROR = "Phone number must be in E.164 format, for example +15551234567."
 

@@ -6,6 +6,7 @@ service (store + provider) lives in the server's lifespan and is reached through
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -202,7 +203,7 @@ def _tool(fn: Any, annotations: ToolAnnotations) -> Tool:
     Titles like ``"Call Name"`` only repeat the property name; dropping them keeps the whole
     ``tools/list`` answer small, which every conversation pays for in context.
     """
-    tool = Tool.from_function(fn, annotations=annotations)
+    tool = Tool.from_function(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
     tool.parameters = compact_schema(tool.parameters)
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)

@@ -47,7 +47,7 @@ from .simulation import (
 )
 
 SANDBOX_NOTE = "Sandbox: no real phone was dialled."
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)
 
 #: The phone numbers the sandbox account owns.
 PHONE_NUMBERS = {

@@ -1,0 +1,191 @@
+"""The sandbox emulator, spoken to over HTTP as the provider code does."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from caller_mcp.sandbox import ManualClock, create_app
+
+pytestmark = pytest.mark.anyio
+KEY = {"xi-api-key": "sandbox"}
+CLIENT_DATA = {
+    "conversation_config_override": {
+        "agent": {
+            "prompt": {"prompt": "…\n\nBusiness description: We are Pizza Palace. We bake.\n\nCaller goal: order a pizza\n\n…"},
+            "first_message": "Hi, I'm calling because I'd like to order a pizza.",
+        }
+    }
+}
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+async def http(clock):
+    app = create_app(clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
+        yield client
+
+
+def call_body(number: str = "+15551234567", **extra) -> dict:
+    return {
+        "agent_id": "agent_sandbox",
+        "agent_phone_number_id": "phnum_sandbox_twilio",
+        "to_number": number,
+        "conversation_initiation_client_data": CLIENT_DATA,
+        **extra,
+    }
+
+
+async def test_requests_without_the_key_get_401_invalid_api_key(http):
+    response = await http.post("/v1/convai/twilio/outbound-call", json=call_body())
+    assert response.status_code == 401
+    assert response.json()["detail"] == {"status": "invalid_api_key", "message": "Invalid API key"}
+    wrong = await http.get("/v1/convai/batch-calling/x", headers={"xi-api-key": "sk_wrong"})
+    assert wrong.status_code == 401
+
+
+async def test_missing_field_gets_422_with_its_location(http):
+    body = call_body()
+    del body["to_number"]
+    response = await http.post("/v1/convai/twilio/outbound-call", json=body, headers=KEY)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "to_number"]
+
+
+async def test_unknown_agent_and_phone_number_get_404(http):
+    agent = await http.post("/v1/convai/twilio/outbound-call", json=call_body(agent_id="agent_x"), headers=KEY)
+    number = await http.post(
+        "/v1/convai/twilio/outbound-call", json=call_body(agent_phone_number_id="phnum_x"), headers=KEY
+    )
+    assert (agent.status_code, agent.json()["detail"]["status"]) == (404, "agent_not_found")
+    assert (number.status_code, number.json()["detail"]["status"]) == (404, "phone_number_not_found")
+
+
+async def test_sip_number_on_the_twilio_endpoint_is_refused(http):
+    body = call_body(agent_phone_number_id="phnum_sandbox_sip")
+    response = await http.post("/v1/convai/twilio/outbound-call", json=body, headers=KEY)
+    assert response.status_code == 400
+
+
+async def test_phone_number_lookup_reports_its_provider(http):
+    twilio = await http.get("/v1/convai/phone-numbers/phnum_sandbox_twilio", headers=KEY)
+    sip = await http.get("/v1/convai/phone-numbers/phnum_sandbox_sip", headers=KEY)
+    assert twilio.json()["provider"] == "twilio" and sip.json()["provider"] == "sip_trunk"
+
+
+async def test_every_answer_says_sandbox_and_no_real_phone(http):
+    ok = await http.get("/v1/convai/phone-numbers/phnum_sandbox_twilio", headers=KEY)
+    error = await http.get("/v1/convai/phone-numbers/nope", headers=KEY)
+    for response in (ok, error):
+        assert response.json()["sandbox"]["provider"] == "sandbox"
+        assert "no real phone was dialled" in response.json()["sandbox"]["note"]
+        assert response.headers["x-sandbox"] == "no real phone was dialled"
+
+
+async def test_call_moves_initiated_in_progress_done_with_a_transcript(http, clock):
+    placed = (await http.post("/v1/convai/twilio/outbound-call", json=call_body(), headers=KEY)).json()
+    assert placed["success"] is True and placed["callSid"].startswith("CA")
+    url = f"/v1/convai/conversations/{placed['conversation_id']}"
+    statuses = []
+    for _ in range(4):
+        statuses.append((await http.get(url, headers=KEY)).json()["status"])
+        clock.advance(4)
+    assert statuses[0] == "initiated" and statuses[-1] == "done"
+    assert "in-progress" in statuses
+    done = (await http.get(url, headers=KEY)).json()
+    turns = done["transcript"]
+    assert turns[1] == {"role": "agent", "message": CLIENT_DATA["conversation_config_override"]["agent"]["first_message"], "time_in_call_secs": 1}
+    assert "We are Pizza Palace." in turns[0]["message"]
+    assert done["analysis"]["call_successful"] == "success"
+    assert done["metadata"]["phone_call"]["call_sid"] == placed["callSid"]
+    assert done["metadata"]["termination_reason"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "status", "successful"),
+    [("0001", "done", "failure"), ("0002", "failed", "failure"), ("0003", "failed", "failure")],
+)
+async def test_magic_numbers_give_their_outcomes(http, clock, suffix, status, successful):
+    placed = (await http.post("/v1/convai/twilio/outbound-call", json=call_body("+1555123" + suffix), headers=KEY)).json()
+    clock.advance(60)
+    conversation = (await http.get(f"/v1/convai/conversations/{placed['conversation_id']}", headers=KEY)).json()
+    assert conversation["status"] == status
+    assert conversation["analysis"]["call_successful"] == successful
+
+
+async def test_magic_rejected_number_answers_success_false(http):
+    answer = (await http.post("/v1/convai/twilio/outbound-call", json=call_body("+15551230004"), headers=KEY)).json()
+    assert answer["success"] is False and answer["conversation_id"] is None
+
+
+def batch_body(numbers: list[str], **extra) -> dict:
+    return {
+        "call_name": "b",
+        "agent_id": "agent_sandbox",
+        "agent_phone_number_id": "phnum_sandbox_twilio",
+        "scheduled_time_unix": None,
+        "recipients": [{"phone_number": n, "conversation_initiation_client_data": CLIENT_DATA} for n in numbers],
+        **extra,
+    }
+
+
+async def test_batch_recipients_progress_over_time_and_get_conversation_ids(http, clock):
+    created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"] * 4), headers=KEY)).json()
+    assert created["total_calls_scheduled"] == 4 and created["status"] == "in_progress"
+    url = f"/v1/convai/batch-calling/{created['id']}"
+    early = (await http.get(url, headers=KEY)).json()
+    assert [r["status"] for r in early["recipients"]] == ["dispatched", "dispatched", "pending", "pending"]
+    assert early["recipients"][2]["conversation_id"] is None
+    clock.advance(60)
+    late = (await http.get(url, headers=KEY)).json()
+    assert late["status"] == "completed"
+    assert all(r["status"] == "completed" and r["conversation_id"] for r in late["recipients"])
+    conversation = (await http.get(f"/v1/convai/conversations/{late['recipients'][3]['conversation_id']}", headers=KEY)).json()
+    assert conversation["metadata"]["batch_call"]["batch_call_id"] == created["id"]
+
+
+async def test_scheduled_batch_stays_pending_until_its_time(http, clock):
+    start = int(clock() + 600)
+    created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"], scheduled_time_unix=start), headers=KEY)).json()
+    assert created["status"] == "pending" and created["scheduled_time_unix"] == start
+    clock.advance(601)
+    now = (await http.get(f"/v1/convai/batch-calling/{created['id']}", headers=KEY)).json()
+    assert now["status"] == "in_progress"
+
+
+async def test_batch_submit_validates_recipients(http):
+    response = await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000", "555"]), headers=KEY)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "recipients", 1, "phone_number"]
+
+
+async def test_retry_redials_failed_recipients_and_busy_lines_answer(http, clock):
+    created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230003", "+15551230000"]), headers=KEY)).json()
+    clock.advance(60)
+    url = f"/v1/convai/batch-calling/{created['id']}"
+    assert [r["status"] for r in (await http.get(url, headers=KEY)).json()["recipients"]] == ["failed", "completed"]
+    retried = await http.post(f"{url}/retry", headers=KEY)
+    assert retried.status_code == 200
+    clock.advance(60)
+    assert [r["status"] for r in (await http.get(url, headers=KEY)).json()["recipients"]] == ["completed", "completed"]
+
+
+async def test_workspace_list_pages_newest_first_with_last_doc(http, clock):
+    ids = []
+    for _ in range(3):
+        ids.append((await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"]), headers=KEY)).json()["id"])
+        clock.advance(1)
+    first = (await http.get("/v1/convai/batch-calling/workspace", params={"limit": 2}, headers=KEY)).json()
+    assert [b["id"] for b in first["batch_calls"]] == [ids[2], ids[1]] and first["has_more"] is True
+    second = (await http.get("/v1/convai/batch-calling/workspace", params={"limit": 2, "last_doc": first["next_doc"]}, headers=KEY)).json()
+    assert [b["id"] for b in second["batch_calls"]] == [ids[0]] and second["has_more"] is False
+
+
+async def test_unknown_conversation_and_batch_get_404(http):
+    assert (await http.get("/v1/convai/conversations/conv_x", headers=KEY)).status_code == 404
+    assert (await http.post("/v1/convai/batch-calling/btcal_x/cancel", headers=KEY)).status_code == 404
