@@ -104,4 +104,4 @@ async def test_unwritable_database_is_a_config_error_naming_the_variable(tmp_pat
     blocker.write_text("not a folder")
     service = CallerService(Settings(_env_file=None, caller_mcp_db=blocker / "db.sqlite3"))
     with pytest.raises(ConfigError, match="CALLER_MCP_DB"):
-        service.set_context("We are X.")
+        await service.set_context("We are X.")

@@ -99,10 +99,6 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         finally:
             await service.aclose()
 
-    set_business_context_annotations = ToolAnnotations(
-            title="Set business context", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
-        )
-
     async def set_business_context(
         description: Annotated[str, Field(description="Who the business is and what it offers.")],
         ctx: Context,
@@ -114,14 +110,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         charged. Next: place_call or submit_batch, which use this context when they get no
         business_description or scenario of their own."""
 
-        async def run() -> BusinessContextResult:
-            return _service(ctx).set_context(description, scenario)
-
-        return _result(await _run(run(), "set_business_context"))
-
-    place_call_annotations = ToolAnnotations(
-            title="Place an AI test call", read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
-        )
+        return _result(await _run(_service(ctx).set_context(description, scenario), "set_business_context"))
 
     async def place_call(
         to_number: Annotated[str, E164],
@@ -135,11 +124,8 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         Do not call it again to "retry" a call that was placed: each call rings the number again.
         Description and scenario default to set_business_context's. Returns the local call_id and
         the provider's conversation_id and call SID."""
-        return _result(await _run(_service(ctx).place_call(to_number, business_description, scenario), "place_call"), exclude={"raw"})
-
-    submit_batch_annotations = ToolAnnotations(
-            title="Submit a batch of AI test calls", read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
-        )
+        answer = await _run(_service(ctx).place_call(to_number, business_description, scenario), "place_call")
+        return _result(answer, exclude={"raw"})
 
     async def submit_batch(
         recipients: Annotated[
@@ -164,10 +150,6 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
             )
         )
 
-    get_batch_status_annotations = ToolAnnotations(
-            title="Get batch status", read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-        )
-
     async def get_batch_status(
         batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
     ) -> Annotated[CallToolResult, BatchStatusResult]:
@@ -176,10 +158,6 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         seconds while the batch runs."""
         return _result(await _run(_service(ctx).get_batch_status(batch_id), "get_batch_status"))
 
-    cancel_batch_annotations = ToolAnnotations(
-            title="Cancel a batch", read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
-        )
-
     async def cancel_batch(
         batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
     ) -> Annotated[CallToolResult, CancelBatchResult]:
@@ -187,22 +165,40 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         finish. Cannot be undone. Returns the batch's new status."""
         return _result(await _run(_service(ctx).cancel_batch(batch_id), "cancel_batch"))
 
+    # Dialling is "destructive" in MCP's sense: an irreversible effect outside the server, which
+    # clients use to ask for confirmation. Only set_business_context stays in the closed world.
     tools = [
-        _tool(set_business_context, set_business_context_annotations),
-        _tool(place_call, place_call_annotations),
-        _tool(submit_batch, submit_batch_annotations),
-        _tool(get_batch_status, get_batch_status_annotations),
-        _tool(cancel_batch, cancel_batch_annotations),
+        _tool(set_business_context, "Set business context", destructive=True, idempotent=True, open_world=False),
+        _tool(place_call, "Place an AI test call", destructive=True, idempotent=False),
+        _tool(submit_batch, "Submit a batch of AI test calls", destructive=True, idempotent=False),
+        _tool(get_batch_status, "Get batch status", read_only=True, idempotent=True),
+        _tool(cancel_batch, "Cancel a batch", destructive=True, idempotent=True),
     ]
     return MCPServer("caller-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=tools)
 
 
-def _tool(fn: Any, annotations: ToolAnnotations) -> Tool:
-    """Register ``fn`` as a tool whose input and output schemas carry no generated titles.
+def _tool(
+    fn: Any,
+    title: str,
+    *,
+    read_only: bool = False,
+    destructive: bool = False,
+    idempotent: bool = False,
+    open_world: bool = True,
+) -> Tool:
+    """Make ``fn`` a tool with explicit annotations and compact schemas.
 
-    Titles like ``"Call Name"`` only repeat the property name; dropping them keeps the whole
-    ``tools/list`` answer small, which every conversation pays for in context.
+    The description is ``fn``'s docstring, dedented. Generated schema titles like ``"Call Name"``
+    only repeat the property name; dropping them keeps the whole ``tools/list`` answer small,
+    which every conversation pays for in context.
     """
+    annotations = ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
     tool = Tool.from_function(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
     tool.parameters = compact_schema(tool.parameters)
     if tool.fn_metadata.output_schema is not None:

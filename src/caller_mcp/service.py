@@ -121,7 +121,7 @@ class CallerService:
 
     # -- business context ----------------------------------------------------------------------
 
-    def set_context(self, description: str, scenario: str | None = None) -> BusinessContextResult:
+    async def set_context(self, description: str, scenario: str | None = None) -> BusinessContextResult:
         """Store the business description and default scenario (seed 002 ``/api/context``).
 
         Args:
