@@ -53,8 +53,12 @@ def default_timeout() -> httpx.Timeout:
 
 
 def _segment(value: str) -> str:
-    """Quote an id for use as one URL path segment (no ``/`` or ``..`` can change the endpoint)."""
-    return quote(value, safe="")
+    """Quote an id for use as one URL path segment.
+
+    ``/`` is percent-encoded and so are dots, because httpx removes ``.`` and ``..`` segments
+    from a URL: an id of ``..`` must not turn ``…/batch-calling/../cancel`` into another endpoint.
+    """
+    return quote(value, safe="").replace(".", "%2E")
 
 
 def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
@@ -90,7 +94,7 @@ def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
     return str(message)[:MAX_DETAIL_CHARS], code
 
 
-def raise_for_status(response: httpx.Response, display_name: str) -> None:
+def raise_for_status(response: httpx.Response, display_name: str, secret: str | None = None) -> None:
     """Map an HTTP error answer to exactly one :class:`ProviderStatusError`.
 
     This is the one place where a status becomes an exception. The message keeps seed 002's form
@@ -103,6 +107,8 @@ def raise_for_status(response: httpx.Response, display_name: str) -> None:
         return
     status = response.status_code
     detail, code = _detail_of(response)
+    if secret:  # a provider that echoes the key back must not make it part of an error
+        detail = detail.replace(secret, "***")
     hint = _STATUS_HINTS.get(status)
     if status == 422:
         hint = "The provider rejected a field of the request."
@@ -114,10 +120,13 @@ def raise_for_status(response: httpx.Response, display_name: str) -> None:
         )
         retry_after = response.headers.get("retry-after")
         if retry_after:
-            hint += f" The provider asks to wait {retry_after} s."
+            wait = f"{retry_after.strip()} s" if retry_after.strip().isdigit() else f"until {retry_after.strip()}"
+            hint += f" The provider asks to wait {wait}."
     elif status >= 500:
         hint = "The provider failed internally; try again later."
     message = f"{display_name} API error ({status}): {detail}"
+    if hint and not detail.rstrip().endswith((".", "!", "?")):
+        message += "."
     if hint:
         message += f" {hint}"
     request_id = response.headers.get("request-id") or response.headers.get("x-request-id")
@@ -166,8 +175,15 @@ class ElevenLabsProvider:
                     "the call may or may not have been placed."
                 ) from exc
             raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+        except httpx.HTTPError as exc:  # e.g. DecodingError: an answer came but could not be read
+            if places_call:
+                raise OutcomeUnknown(
+                    f"{self._display}'s answer could not be read ({_reason(exc)}): "
+                    "the call may or may not have been placed."
+                ) from exc
+            raise ProviderError(f"{self._display}'s answer could not be read ({_reason(exc)}).") from exc
         logger.debug("%s %s -> %s", method, path, response.status_code)
-        raise_for_status(response, self._display)
+        raise_for_status(response, self._display, self._config.api_key.get_secret_value())
         try:
             return response.json()
         except ValueError as exc:
