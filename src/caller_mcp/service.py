@@ -12,7 +12,8 @@ import re
 import sqlite3
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from .config import ProviderConfig, Settings
 from .errors import CallerError, ConfigError, InvalidInput, NotFound, OutcomeUnknown, ProviderStatusError
@@ -32,6 +33,7 @@ from .script import DEFAULT_SCENARIO, build_script, normalize_description, norma
 from .store import Store
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seed 002's error when neither the call nor the stored context gives a business description.
 NO_DESCRIPTION_ERROR = "Provide a business description first."
@@ -183,21 +185,12 @@ class CallerService:
         self._store.record_call_intent(
             call_id=call_id, provider=config.name, to_number=to_number, scenario=goal, business_description=description
         )
-        try:
-            result = await provider.place_call(OutboundCall(to_number=to_number, client_data=script.client_data()))
-        except OutcomeUnknown as exc:
-            self._store.record_call_outcome(call_id, status="outcome_unknown", error=str(exc))
-            raise OutcomeUnknown(
-                f"{exc} It is recorded as call {call_id} with status outcome_unknown. Check the provider's "
-                "call history before placing it again, or the number may ring twice."
-            ) from exc
-        except CallerError as exc:
-            self._store.record_call_outcome(call_id, status="failed", error=str(exc))
-            raise
-        except BaseException as exc:
-            # Cancelled or crashed mid-request: the request may have been sent.
-            self._store.record_call_outcome(call_id, status="outcome_unknown", error=type(exc).__name__)
-            raise
+        result = await _recorded(
+            provider.place_call(OutboundCall(to_number=to_number, client_data=script.client_data())),
+            lambda status, error: self._store.record_call_outcome(call_id, status=status, error=error),
+            f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
+            "before placing it again, or the number may ring twice.",
+        )
         self._store.record_call_outcome(
             call_id,
             status="initiated",
@@ -297,20 +290,12 @@ class CallerService:
             local_id=local_id, provider=config.name, name=name, recipients=summary, scheduled_time_unix=scheduled_time_unix
         )
         submission = BatchSubmission(call_name=name, recipients=requests, scheduled_time_unix=scheduled_time_unix)
-        try:
-            batch = await provider.submit_batch(submission)
-        except OutcomeUnknown as exc:
-            self._store.record_batch_outcome(local_id, status="outcome_unknown", error=str(exc))
-            raise OutcomeUnknown(
-                f"{exc} The submission is recorded locally as {local_id}. Check the provider's batch list "
-                "before submitting again, or the numbers may ring twice."
-            ) from exc
-        except CallerError as exc:
-            self._store.record_batch_outcome(local_id, status="failed", error=str(exc))
-            raise
-        except BaseException as exc:
-            self._store.record_batch_outcome(local_id, status="outcome_unknown", error=type(exc).__name__)
-            raise
+        batch = await _recorded(
+            provider.submit_batch(submission),
+            lambda status, error: self._store.record_batch_outcome(local_id, status=status, error=error),
+            f"The submission is recorded locally as {local_id}. Check the provider's batch list before "
+            "submitting again, or the numbers may ring twice.",
+        )
         self._store.record_batch_outcome(local_id, status=batch.status, batch_id=batch.batch_id)
         return SubmitBatchResult(
             batch_id=batch.batch_id,
@@ -393,6 +378,33 @@ class CallerService:
                     f"(the provider said: {exc.detail}). Use the batch_id that submit_batch returned."
                 ) from exc
             raise
+
+
+async def _recorded(request: Awaitable[T], record: Callable[[str, str], Any], unknown_advice: str) -> T:
+    """Await a dialling request and record its failure before re-raising it.
+
+    A refusal or an unreachable provider is recorded as ``failed`` (nothing was dialled); a lost
+    answer, a cancellation or a crash mid-request as ``outcome_unknown`` (it may have been).
+
+    Args:
+        request: the provider call.
+        record: ``record(status, error)`` writes the outcome to the store.
+        unknown_advice: appended to an :class:`OutcomeUnknown` message: where the record is and
+            what to check before trying again.
+    Raises:
+        Whatever ``request`` raises; ``OutcomeUnknown`` with ``unknown_advice`` added.
+    """
+    try:
+        return await request
+    except OutcomeUnknown as exc:
+        record("outcome_unknown", str(exc))
+        raise OutcomeUnknown(f"{exc} {unknown_advice}") from exc
+    except CallerError as exc:
+        record("failed", str(exc))
+        raise
+    except BaseException as exc:
+        record("outcome_unknown", type(exc).__name__)
+        raise
 
 
 def _text(value: str | None, field: str, limit: int) -> str | None:
