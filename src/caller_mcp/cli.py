@@ -44,19 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox-api":
         return _serve_sandbox(args)
 
-    from pydantic import ValidationError
-
     from .config import Settings
-    from .server import build_server
+    from .server import build_server, run_stdio
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:  # only CALLER_MCP_DB can fail to parse; keep serving
-        _configure_logging("WARNING")
-        logging.getLogger("caller_mcp").error("ignoring invalid configuration: %s", exc)
-        settings = Settings.model_construct()
+    settings = Settings.load()
     _configure_logging(settings.caller_mcp_log_level)
-    build_server(settings).run()
+    if settings._problem:
+        logging.getLogger("caller_mcp").error("%s", settings._problem)
+    run_stdio(build_server(settings))
     return 0
 
 

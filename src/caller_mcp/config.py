@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -28,6 +28,10 @@ SANDBOX_AGENT_ID = "agent_sandbox"
 SANDBOX_PHONE_NUMBER_ID = "phnum_sandbox_twilio"
 SANDBOX_SIP_PHONE_NUMBER_ID = "phnum_sandbox_sip"
 SANDBOX_API_BASE = "http://sandbox.caller-mcp.invalid"
+
+DEFAULT_MAX_CALLS_PER_HOUR = 60
+DEFAULT_MAX_BATCH_SIZE = 1_000
+CONFIRM_MODES = ("always", "batch", "never")
 
 PhoneProvider = Literal["twilio", "sip_trunk", "auto"]
 
@@ -51,6 +55,70 @@ class Settings(BaseSettings):
     caller_mcp_provider: str | None = Field(default=None, description="elevenlabs | sandbox; unset = by the keys.")
     caller_mcp_db: Path | None = Field(default=None, description="SQLite file; default in the user data dir.")
     caller_mcp_log_level: str = Field(default="WARNING", description="Log level of the stderr log.")
+    # Dial policy (policy.py). Lists are comma-separated in the environment.
+    caller_mcp_allowed_numbers: str = Field(default="", description="Exact E.164 numbers and prefixes like +1555*.")
+    caller_mcp_allowed_countries: str = Field(default="", description="ISO 3166 region codes, e.g. US,GB.")
+    caller_mcp_max_calls_per_hour: int | None = Field(default=None, ge=0, description="Dials per rolling hour.")
+    caller_mcp_max_batch_size: int | None = Field(default=None, ge=1, description="Recipients per batch.")
+    caller_mcp_redial_guard_secs: float = Field(default=120.0, ge=0, description="Duplicate-call window.")
+    caller_mcp_confirm: str = Field(default="batch", description="always | batch | never (elicitation).")
+    # Provider client.
+    caller_mcp_connect_timeout_secs: float = Field(default=5.0, gt=0, le=60)
+    caller_mcp_read_timeout_secs: float = Field(default=20.0, gt=0, le=45)
+
+    _problem: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Read the environment without ever raising.
+
+        A value that does not parse (``CALLER_MCP_MAX_CALLS_PER_HOUR=lots``) leaves every field at
+        its default and is reported by :meth:`resolve` — so the server still starts and lists its
+        tools, and every tool that needs the configuration says which variable to fix.
+        """
+        try:
+            return cls()
+        except ValidationError as exc:
+            settings = cls.model_construct()
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']).upper()}: {error['msg']} (got {error.get('input')!r})"
+                for error in exc.errors()
+            )
+            settings._problem = f"Invalid configuration: {problems}. Fix the variable and restart the server."
+            return settings
+
+    def allowed_numbers(self) -> tuple[str, ...]:
+        """``CALLER_MCP_ALLOWED_NUMBERS`` split on commas and whitespace (empty = no number list)."""
+        return tuple(item for item in self.caller_mcp_allowed_numbers.replace(",", " ").split() if item)
+
+    def allowed_countries(self) -> tuple[str, ...]:
+        """``CALLER_MCP_ALLOWED_COUNTRIES`` as upper-case region codes (empty = no country list)."""
+        return tuple(item.upper() for item in self.caller_mcp_allowed_countries.replace(",", " ").split() if item)
+
+    def call_caps(self, *, sandbox: bool) -> tuple[int | None, int | None]:
+        """``(max calls per hour, max batch size)`` in force; ``None`` = no cap.
+
+        Against a real provider the defaults are 60 and 1,000; in the sandbox a cap applies only
+        when its variable is set (dial-safety issue).
+        """
+        per_hour = self.caller_mcp_max_calls_per_hour
+        batch = self.caller_mcp_max_batch_size
+        if sandbox:
+            return per_hour, batch
+        return (DEFAULT_MAX_CALLS_PER_HOUR if per_hour is None else per_hour), (
+            DEFAULT_MAX_BATCH_SIZE if batch is None else batch
+        )
+
+    def confirm_mode(self) -> str:
+        """``CALLER_MCP_CONFIRM``: ``always``, ``batch`` or ``never``.
+
+        Raises:
+            ConfigError: any other value.
+        """
+        mode = (self.caller_mcp_confirm or "batch").strip().lower()
+        if mode not in CONFIRM_MODES:
+            raise ConfigError(f"CALLER_MCP_CONFIRM must be one of {', '.join(CONFIRM_MODES)}; got {self.caller_mcp_confirm!r}.")
+        return mode
 
     def database_path(self) -> Path:
         """Return the SQLite file to use: ``CALLER_MCP_DB``, else ``caller-mcp.sqlite3`` in the
@@ -74,6 +142,8 @@ class Settings(BaseSettings):
         Raises:
             ConfigError: with a message naming the variable to fix.
         """
+        if self._problem:
+            raise ConfigError(self._problem)
         provider = (self.caller_mcp_provider or "").strip().lower() or None
         if provider is not None and provider not in PROVIDERS:
             raise ConfigError(
@@ -105,6 +175,8 @@ class Settings(BaseSettings):
                     SANDBOX_SIP_PHONE_NUMBER_ID if phone_provider == "sip_trunk" else SANDBOX_PHONE_NUMBER_ID
                 ),
                 phone_provider=phone_provider,  # type: ignore[arg-type]
+                connect_timeout_secs=self.caller_mcp_connect_timeout_secs,
+                read_timeout_secs=self.caller_mcp_read_timeout_secs,
             )
         if missing:
             raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
@@ -118,6 +190,8 @@ class Settings(BaseSettings):
             agent_id=values["ELEVENLABS_AGENT_ID"],
             agent_phone_number_id=values["ELEVENLABS_AGENT_PHONE_NUMBER_ID"],
             phone_provider=phone_provider,  # type: ignore[arg-type]
+            connect_timeout_secs=self.caller_mcp_connect_timeout_secs,
+            read_timeout_secs=self.caller_mcp_read_timeout_secs,
         )
 
 
@@ -132,6 +206,7 @@ class ProviderConfig:
         agent_id: ElevenLabs agent that plays the caller.
         agent_phone_number_id: ElevenLabs phone number the calls come from.
         phone_provider: ``twilio``, ``sip_trunk`` or ``auto`` (look the number up once).
+        connect_timeout_secs, read_timeout_secs: the HTTP client's timeouts, seconds.
     """
 
     name: Literal["elevenlabs", "sandbox"]
@@ -140,6 +215,8 @@ class ProviderConfig:
     agent_id: str
     agent_phone_number_id: str
     phone_provider: PhoneProvider
+    connect_timeout_secs: float = 5.0
+    read_timeout_secs: float = 20.0
 
     @property
     def is_sandbox(self) -> bool:

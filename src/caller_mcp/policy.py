@@ -1,23 +1,41 @@
 """May this number be dialled? Every destination passes through here before any request is built.
 
-Checks, in order:
+:meth:`DialPolicy.check` applies, in order (the dial-safety issue and the guide's safety rules):
 
 1. Seed 002's E.164 pattern ``^\\+[1-9]\\d{7,14}$`` with seed 002's error text.
-2. Against a real provider only (the guide's safety rules): ``phonenumbers`` must find a valid,
-   assignable number whose E.164 re-format equals the input. The sandbox skips this check so the
-   fictional ``+1555…`` numbers of the examples keep working.
+2. An exact number on the operator's allowlist (``CALLER_MCP_ALLOWED_NUMBERS``) passes at once:
+   the operator vouches for it, even where ``phonenumbers`` does not know the range.
+3. Against a real provider, ``phonenumbers`` must find a valid, assignable number whose E.164
+   re-format equals the input. The sandbox skips this, so the fictional ``+1555…`` numbers of the
+   examples keep working.
+4. Numbers ``phonenumbers`` recognises as premium rate, shared cost, UAN, personal number, pager,
+   an emergency number or a short code are refused, each with its reason (sandbox too).
+5. When the operator configured an allowlist (number prefixes such as ``+1555*`` or ISO region
+   codes in ``CALLER_MCP_ALLOWED_COUNTRIES``), the number must match one entry.
+
+The allowlist comes from configuration only, never from a tool argument.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .errors import InvalidInput, PolicyViolation
 
-#: Seed 002 "Phone Number Validation".
-E164_PATTERN = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)  # ASCII: \d must not match other scripts' digits
+#: Seed 002 "Phone Number Validation". ASCII: ``\d`` must not match other scripts' digits.
+E164_PATTERN = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)
 #: Seed 002's error text for a number that fails the pattern.
 E164_ERROR = "Phone number must be in E.164 format, for example +15551234567."
+
+#: ``phonenumbers.PhoneNumberType`` values refused, with the reason given to the user.
+REFUSED_TYPES = {
+    "PREMIUM_RATE": "a premium-rate number (the caller would pay a surcharge)",
+    "SHARED_COST": "a shared-cost number (the caller pays part of the charge)",
+    "UAN": "a universal access number (routed at the operator's discretion, often charged)",
+    "PERSONAL_NUMBER": "a personal number (follow-me routing to an unknown line, often charged)",
+    "PAGER": "a pager number (no one can answer a voice call)",
+}
 
 
 def check_e164(to_number: object) -> str:
@@ -33,33 +51,79 @@ def check_e164(to_number: object) -> str:
     return to_number
 
 
-def check_dialable(to_number: str, *, real_provider: bool) -> str:
-    """Apply the whole dial policy to one destination.
+@dataclass(frozen=True)
+class DialPolicy:
+    """The operator's dial policy.
 
-    Args:
-        to_number: the destination as given by the caller.
+    Attributes:
         real_provider: True when a real phone would ring (not the sandbox).
-    Returns:
-        The number, unchanged (E.164).
-    Raises:
-        InvalidInput: the number is not E.164 (seed 002's text).
-        PolicyViolation: a real provider is configured and the number is not a valid,
-            assignable number, or its E.164 form differs from the input.
+        allowed_numbers: exact E.164 numbers and prefixes ending in ``*`` (``+1555*``).
+        allowed_countries: ISO 3166-1 region codes (``US``, ``GB``).
     """
-    check_e164(to_number)
-    if real_provider:
+
+    real_provider: bool
+    allowed_numbers: tuple[str, ...] = ()
+    allowed_countries: tuple[str, ...] = ()
+
+    @property
+    def has_allowlist(self) -> bool:
+        """True when the operator restricted the destinations."""
+        return bool(self.allowed_numbers or self.allowed_countries)
+
+    def check(self, to_number: object) -> str:
+        """Apply the whole policy to one destination.
+
+        Returns:
+            The number, unchanged (E.164).
+        Raises:
+            InvalidInput: not E.164 (seed 002's text).
+            PolicyViolation: not a valid number (real provider), a refused type, or not on the
+                operator's allowlist; the message says which and why.
+        """
+        number = check_e164(to_number)
+        if number in self.allowed_numbers:
+            return number
         # Imported here: phonenumbers' metadata is not needed to start the server or list tools.
         import phonenumbers
+        from phonenumbers import shortnumberinfo
 
-        try:
-            parsed = phonenumbers.parse(to_number, None)
-        except phonenumbers.NumberParseException as exc:
-            raise PolicyViolation(f"{to_number} is not a phone number that can be dialled: {exc}.") from exc
-        if not phonenumbers.is_valid_number(parsed):
+        parsed = phonenumbers.parse(number, None)  # cannot fail after the E.164 pattern
+        valid = phonenumbers.is_valid_number(parsed)
+        if self.real_provider:
+            if not valid:
+                raise PolicyViolation(
+                    f"{number} is not a valid, assignable phone number (no country assigns that range); "
+                    "check the digits and the country code."
+                )
+            if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
+                raise PolicyViolation(f"{number} is not in canonical E.164 form; check the digits.")
+        region = phonenumbers.region_code_for_number(parsed)
+        national = phonenumbers.national_significant_number(parsed)
+        # Every region of the country code, not only the one the number is valid in: an invalid
+        # number has no region, and "112…" still reaches emergency services in some countries.
+        for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
+            if shortnumberinfo.connects_to_emergency_number(national, candidate):
+                raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
+            if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
+                raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
+        if valid:
+            kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
+            if kind in REFUSED_TYPES:
+                raise PolicyViolation(f"{number} is {REFUSED_TYPES[kind]}; caller-mcp does not dial it.")
+        if self.has_allowlist and not self._allowed(number, region):
             raise PolicyViolation(
-                f"{to_number} is not a valid, assignable phone number (no country assigns that range); "
-                "check the digits and the country code."
+                f"{number} is not on the operator's allowlist (CALLER_MCP_ALLOWED_NUMBERS / "
+                "CALLER_MCP_ALLOWED_COUNTRIES); ask the operator to add it. A tool argument cannot change it."
             )
-        if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != to_number:
-            raise PolicyViolation(f"{to_number} is not in canonical E.164 form; check the digits.")
-    return to_number
+        return number
+
+    def _allowed(self, number: str, region: str | None) -> bool:
+        for entry in self.allowed_numbers:
+            if entry.endswith("*") and number.startswith(entry[:-1]):
+                return True
+        return region is not None and region in self.allowed_countries
+
+
+def check_dialable(to_number: object, *, real_provider: bool) -> str:
+    """Apply :class:`DialPolicy` with no allowlist; see :meth:`DialPolicy.check`."""
+    return DialPolicy(real_provider=real_provider).check(to_number)

@@ -234,3 +234,53 @@ def compact_schema(schema: Any) -> Any:
         else:
             out[key] = compact_schema(value)
     return out
+
+
+def run_stdio(server: MCPServer) -> None:
+    """Serve ``server`` over stdio, answering lines that are not JSON-RPC with a JSON-RPC error.
+
+    The SDK's stdio loop drops such lines silently, which leaves a client waiting forever. Here a
+    line that does not parse gets ``-32700 Parse error`` (``-32600 Invalid Request`` when it is
+    JSON but not a JSON-RPC message), with ``id: null`` as JSON-RPC 2.0 prescribes, and the
+    server keeps serving.
+    """
+    import anyio
+
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer) -> None:
+    import json
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+    from mcp_types import ErrorData, JSONRPCError
+
+    lowlevel = server._lowlevel_server  # MCPServer.run_stdio_async has no hook for this filter
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[Any](0)
+
+        async def filter_malformed() -> None:
+            async with send:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        code, text = _classify_bad_line(item, json)
+                        logger.warning("answered a malformed stdin line with %s", code)
+                        error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=text))
+                        await write_stream.send(SessionMessage(error))
+                        continue
+                    await send.send(item)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(filter_malformed)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+            tg.cancel_scope.cancel()
+
+
+def _classify_bad_line(exc: Exception, json_module: Any) -> tuple[int, str]:
+    """JSON-RPC error code and message for a stdin line the SDK could not read as a message."""
+    text = str(exc)
+    if "json_invalid" in text or "Invalid JSON" in text or "EOF while parsing" in text:
+        return -32700, "Parse error: the line is not valid JSON. Send one JSON-RPC 2.0 message per line."
+    return -32600, "Invalid Request: the line is JSON but not a JSON-RPC 2.0 message."

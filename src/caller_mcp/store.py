@@ -14,13 +14,18 @@ Batch statuses: ``submitting`` (intent), then the provider's own (``pending``, `
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: On systems where a process cannot be probed (Windows), an in-flight row older than this is
+#: taken as interrupted; far longer than any request may take (connect + read timeouts).
+STALE_IN_FLIGHT_SECS = 600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -41,9 +46,12 @@ CREATE TABLE IF NOT EXISTS calls (
     phone_provider       TEXT,
     conversation_id      TEXT,
     call_sid             TEXT,
-    error                TEXT
+    error                TEXT,
+    owner                TEXT,
+    pid                  INTEGER
 );
 CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+CREATE INDEX IF NOT EXISTS calls_number ON calls (to_number, created_at);
 CREATE INDEX IF NOT EXISTS calls_conversation ON calls (conversation_id);
 CREATE TABLE IF NOT EXISTS batches (
     local_id              TEXT PRIMARY KEY,
@@ -56,7 +64,9 @@ CREATE TABLE IF NOT EXISTS batches (
     total_recipients      INTEGER NOT NULL,
     scheduled_time_unix   INTEGER,
     recipients_json       TEXT NOT NULL,
-    error                 TEXT
+    error                 TEXT,
+    owner                 TEXT,
+    pid                   INTEGER
 );
 """
 
@@ -86,6 +96,8 @@ class CallRecord:
     conversation_id: str | None
     call_sid: str | None
     error: str | None
+    owner: str | None = None
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,15 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        for table in ("calls", "batches"):  # databases made before owner/pid existed
+            columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in (("owner", "TEXT"), ("pid", "INTEGER")):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
+        self.owner = uuid.uuid4().hex
+        self.recover_interrupted()
 
     def close(self) -> None:
         """Close the connection; every write is already committed."""
@@ -155,8 +175,8 @@ class Store:
         now = time.time()
         self._db.execute(
             "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
-            "business_description, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling')",
-            (call_id, now, now, provider, to_number, scenario, business_description),
+            "business_description, status, owner, pid) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling', ?, ?)",
+            (call_id, now, now, provider, to_number, scenario, business_description, self.owner, os.getpid()),
         )
         return self.get_call(call_id)  # type: ignore[return-value]
 
@@ -190,10 +210,75 @@ class Store:
         row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
         return CallRecord(**dict(row)) if row else None
 
-    def list_calls(self, limit: int = 20) -> list[CallRecord]:
-        """Return the newest calls first, at most ``limit``."""
-        rows = self._db.execute("SELECT * FROM calls ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+    def list_calls(
+        self, limit: int = 20, *, status: str | None = None, to_number: str | None = None, since: float | None = None
+    ) -> list[CallRecord]:
+        """Return the newest calls first, at most ``limit``, optionally filtered.
+
+        Args:
+            status: only calls in this status. to_number: only calls to this number (E.164).
+            since: only calls created at or after this Unix time.
+        """
+        clauses, values = [], []
+        for clause, value in (("status = ?", status), ("to_number = ?", to_number), ("created_at >= ?", since)):
+            if value is not None:
+                clauses.append(clause)
+                values.append(value)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = self._db.execute(
+            f"SELECT * FROM calls {where}ORDER BY created_at DESC, rowid DESC LIMIT ?", (*values, limit)
+        ).fetchall()
         return [CallRecord(**dict(r)) for r in rows]
+
+    def recent_call(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
+        """The newest call to ``to_number`` with ``scenario`` since ``since`` (Unix time) that may
+        have rung: ``dialling``, ``initiated`` or ``outcome_unknown``. For the duplicate guard."""
+        row = self._db.execute(
+            "SELECT * FROM calls WHERE to_number = ? AND scenario = ? AND created_at >= ? "
+            "AND status IN ('dialling', 'initiated', 'outcome_unknown') ORDER BY created_at DESC LIMIT 1",
+            (to_number, scenario, since),
+        ).fetchone()
+        return CallRecord(**dict(row)) if row else None
+
+    def dials_since(self, since: float) -> list[tuple[float, int]]:
+        """``(created_at, number of dials)`` for every call and batch since ``since`` that may have
+        dialled (not ``failed``), oldest first; a batch counts its recipients. For the hourly cap."""
+        rows = self._db.execute(
+            "SELECT created_at, 1 FROM calls WHERE created_at >= ? AND status != 'failed' "
+            "UNION ALL SELECT created_at, total_recipients FROM batches WHERE created_at >= ? AND status != 'failed' "
+            "ORDER BY 1",
+            (since, since),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def recover_interrupted(self) -> int:
+        """Mark requests left in flight by a process that no longer runs as ``outcome_unknown``.
+
+        A ``dialling`` call or ``submitting`` batch written by another process whose pid is gone
+        (SIGKILL, crash, power loss) may or may not have reached the provider. Returns the number
+        of rows changed.
+        """
+        changed = 0
+        for table, key, status in (("calls", "call_id", "dialling"), ("batches", "local_id", "submitting")):
+            rows = self._db.execute(
+                f"SELECT {key}, pid, created_at FROM {table} WHERE status = ? AND (owner IS NULL OR owner != ?)",
+                (status, self.owner),
+            ).fetchall()
+            for row in rows:
+                if _process_alive(row["pid"], row["created_at"]):
+                    continue
+                changed += self._db.execute(
+                    f"UPDATE {table} SET status = 'outcome_unknown', error = ?, updated_at = ? "
+                    f"WHERE {key} = ? AND status = ?",
+                    (
+                        f"The server process (pid {row['pid']}) stopped while the request was in flight; "
+                        "it may or may not have reached the provider.",
+                        time.time(),
+                        row[key],
+                        status,
+                    ),
+                ).rowcount
+        return changed
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -214,8 +299,11 @@ class Store:
         now = time.time()
         self._db.execute(
             "INSERT INTO batches (local_id, created_at, updated_at, provider, name, status, total_recipients, "
-            "scheduled_time_unix, recipients_json) VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)",
-            (local_id, now, now, provider, name, len(recipients), scheduled_time_unix, json.dumps(recipients)),
+            "scheduled_time_unix, recipients_json, owner, pid) VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?)",
+            (
+                local_id, now, now, provider, name, len(recipients), scheduled_time_unix, json.dumps(recipients),
+                self.owner, os.getpid(),
+            ),
         )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
 
@@ -248,3 +336,20 @@ class Store:
             (value,),
         ).fetchone()
         return BatchRecord(**dict(row)) if row else None
+
+
+def _process_alive(pid: int | None, created_at: float) -> bool:
+    """Whether the process that wrote an in-flight row may still be working on it."""
+    if pid is None:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return time.time() - created_at < STALE_IN_FLIGHT_SECS
+    if pid == os.getpid():  # our pid, but not our owner token: an earlier process that had it
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
