@@ -106,9 +106,21 @@ def make_config(phone_provider: str = "twilio", *, name: str = "elevenlabs", pho
     )
 
 
+class FakeSleep:
+    """Records the backoff waits instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
 @asynccontextmanager
-async def open_provider(api: FakeApi, config: ProviderConfig | None = None):
-    provider = create_provider(config or make_config(), transport=httpx.MockTransport(api))
+async def open_provider(api: FakeApi, config: ProviderConfig | None = None, sleep: FakeSleep | None = None):
+    config = config or make_config()
+    client = httpx.AsyncClient(base_url=config.api_base, transport=httpx.MockTransport(api))
+    provider = ElevenLabsProvider(config, client, sleep=sleep or FakeSleep(), random=lambda: 0.5)
     try:
         yield provider
     finally:
@@ -524,7 +536,9 @@ def raises(exc_type: type[httpx.TransportError], text: str) -> Callable[[httpx.R
     return respond
 
 
-# (id, answer, exception type, status or None, fragments the message must contain, fragments it must not)
+# (answer, exception type, status or None, fragments the message must contain, fragments it must not,
+#  POSTs the provider sees: 1 wherever the request may have arrived; 3 tries for a connect error
+#  (it provably never left) and for a 429 whose Retry-After is short enough to wait out)
 CALL_FAILURES = [
     pytest.param(
         lambda r: error_answer(401, "invalid_api_key", "Invalid API key"),
@@ -532,6 +546,7 @@ CALL_FAILURES = [
         401,
         ["ElevenLabs API error (401): Invalid API key", "ELEVENLABS_API_KEY"],
         [],
+        1,
         id="401-invalid-api-key",
     ),
     pytest.param(
@@ -544,6 +559,7 @@ CALL_FAILURES = [
         403,
         ["ElevenLabs API error (403): The API key you used is missing the permission convai_write", "permission"],
         [],
+        1,
         id="403-missing-permissions",
     ),
     pytest.param(
@@ -552,6 +568,7 @@ CALL_FAILURES = [
         404,
         [f"ElevenLabs API error (404): Phone number {PHONE_ID} not found.", "ELEVENLABS_AGENT_PHONE_NUMBER_ID"],
         [],
+        1,
         id="404-not-found",
     ),
     pytest.param(
@@ -567,6 +584,7 @@ CALL_FAILURES = [
         422,
         ["ElevenLabs API error (422): to_number: String should match pattern", "rejected a field"],
         ["body.to_number"],
+        1,
         id="422-validation",
     ),
     pytest.param(
@@ -577,6 +595,7 @@ CALL_FAILURES = [
         429,
         ["ElevenLabs API error (429): You have exceeded the rate limit.", "Rate limit reached", "wait 17 s"],
         ["Too many calls are running"],
+        1,
         id="429-rate-limit",
     ),
     pytest.param(
@@ -587,14 +606,16 @@ CALL_FAILURES = [
         429,
         ["ElevenLabs API error (429): Too many concurrent requests.", "Too many calls are running at once", "wait 3 s"],
         ["Rate limit reached"],
+        3,
         id="429-concurrent-limit",
     ),
     pytest.param(
         lambda r: error_answer(500, "internal_error", "Internal server error."),
-        ProviderStatusError,
-        500,
-        ["ElevenLabs API error (500): Internal server error.", "try again later"],
+        OutcomeUnknown,
+        None,
+        ["ElevenLabs answered 500 (Internal server error.)", "may or may not have been placed"],
         [],
+        1,
         id="500",
     ),
     pytest.param(
@@ -603,6 +624,7 @@ CALL_FAILURES = [
         200,
         ["ElevenLabs could not place the call: Twilio rejected the destination number."],
         [],
+        1,
         id="200-success-false",
     ),
     pytest.param(
@@ -611,6 +633,7 @@ CALL_FAILURES = [
         None,
         ["Could not reach ElevenLabs: ConnectError: [Errno 111] Connection refused"],
         ["may or may not"],
+        3,
         id="connect-error",
     ),
     pytest.param(
@@ -619,6 +642,7 @@ CALL_FAILURES = [
         None,
         ["ElevenLabs did not answer (ReadTimeout", "may or may not have been placed"],
         ["Could not reach"],
+        1,
         id="read-timeout",
     ),
     pytest.param(
@@ -627,6 +651,7 @@ CALL_FAILURES = [
         None,
         ["ElevenLabs did not answer (RemoteProtocolError", "may or may not have been placed"],
         ["Could not reach"],
+        1,
         id="remote-protocol-error",
     ),
     pytest.param(
@@ -635,14 +660,17 @@ CALL_FAILURES = [
         None,
         ["ElevenLabs answered 200 without a JSON body", "may or may not have been placed"],
         [],
+        1,
         id="200-not-json",
     ),
 ]
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("respond", "exc_type", "status", "present", "absent"), CALL_FAILURES)
-async def test_failed_call_maps_to_one_exception_after_exactly_one_post(respond, exc_type, status, present, absent):
+@pytest.mark.parametrize(("respond", "exc_type", "status", "present", "absent", "posts"), CALL_FAILURES)
+async def test_failed_call_maps_to_one_exception_and_retries_only_what_cannot_dial_twice(
+    respond, exc_type, status, present, absent, posts
+):
     check = expect("POST", TWILIO_PATH, CALL_BODY)
 
     def handler(request):
@@ -665,7 +693,7 @@ async def test_failed_call_maps_to_one_exception_after_exactly_one_post(respond,
         assert fragment not in message
     if status is not None:
         assert exc.status == status
-    assert [(r.method, r.url.path) for r in api.requests] == [("POST", TWILIO_PATH)]
+    assert [(r.method, r.url.path) for r in api.requests] == [("POST", TWILIO_PATH)] * posts
     assert_no_secret(exc, config)
 
 
@@ -703,7 +731,7 @@ async def test_html_error_body_is_quoted_truncated():
     config = make_config()
     async with open_provider(api, config) as provider:
         with pytest.raises(ProviderStatusError) as info:
-            await provider.place_call(one_call())
+            await provider.get_batch("btcal_1")
 
     exc = info.value
     assert exc.status == 502
@@ -711,21 +739,22 @@ async def test_html_error_body_is_quoted_truncated():
     assert str(exc).startswith("ElevenLabs API error (502): <html><head><title>502 Bad Gateway</title>")
     assert "</html>" not in str(exc)
     assert len(str(exc)) < MAX_DETAIL_CHARS + 200
-    assert api.count("POST") == 1
+    assert api.count("GET") == 3
     assert_no_secret(exc, config)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("error", "exc_type", "prefix"),
+    ("error", "exc_type", "prefix", "posts"),
     [
-        (httpx.ConnectError, ProviderUnreachable, "Could not reach ElevenLabs: ConnectError"),
-        (httpx.ReadTimeout, OutcomeUnknown, "ElevenLabs did not answer (ReadTimeout"),
-        (httpx.RemoteProtocolError, OutcomeUnknown, "ElevenLabs did not answer (RemoteProtocolError"),
-        (httpx.WriteError, OutcomeUnknown, "ElevenLabs did not answer (WriteError"),
+        (httpx.ConnectError, ProviderUnreachable, "Could not reach ElevenLabs: ConnectError", 3),
+        (httpx.ConnectTimeout, ProviderUnreachable, "Could not reach ElevenLabs: ConnectTimeout", 3),
+        (httpx.ReadTimeout, OutcomeUnknown, "ElevenLabs did not answer (ReadTimeout", 1),
+        (httpx.RemoteProtocolError, OutcomeUnknown, "ElevenLabs did not answer (RemoteProtocolError", 1),
+        (httpx.WriteError, OutcomeUnknown, "ElevenLabs did not answer (WriteError", 1),
     ],
 )
-async def test_batch_submit_transport_failure_is_not_retried(error, exc_type, prefix):
+async def test_batch_submit_is_retried_only_when_it_never_left(error, exc_type, prefix, posts):
     api = FakeApi(raises(error, "boom"))
     submission = BatchSubmission(
         call_name="b", recipients=[BatchRecipientRequest(phone_number=TO_NUMBER, client_data=CLIENT_DATA)]
@@ -735,7 +764,7 @@ async def test_batch_submit_transport_failure_is_not_retried(error, exc_type, pr
             await provider.submit_batch(submission)
     assert type(info.value) is exc_type
     assert str(info.value).startswith(prefix)
-    assert [(r.method, r.url.path) for r in api.requests] == [("POST", SUBMIT_PATH)]
+    assert [(r.method, r.url.path) for r in api.requests] == [("POST", SUBMIT_PATH)] * posts
     assert_no_secret(info.value)
 
 
@@ -743,15 +772,57 @@ async def test_batch_submit_transport_failure_is_not_retried(error, exc_type, pr
 @pytest.mark.parametrize(
     "error", [httpx.ReadTimeout, httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError]
 )
-async def test_transport_failure_on_a_get_means_unreachable_not_unknown(error):
+async def test_transport_failure_on_a_get_is_retried_then_unreachable_not_unknown(error):
     api = FakeApi(raises(error, "boom"))
-    async with open_provider(api) as provider:
+    sleep = FakeSleep()
+    async with open_provider(api, sleep=sleep) as provider:
         with pytest.raises(ProviderError) as info:
             await provider.get_batch("btcal_1")
     assert type(info.value) is ProviderUnreachable
     assert str(info.value).startswith(f"Could not reach ElevenLabs: {error.__name__}")
-    assert api.count("GET") == 1
+    assert api.count("GET") == 3
+    assert sleep.waits == [0.75, 1.5]  # 0.5 s then 1 s, each plus half again of jitter
     assert_no_secret(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+async def test_get_and_cancel_recover_from_transient_statuses(status):
+    answers = iter([error_answer(status, "busy", "Try later."), httpx.Response(200, json=BATCH_ANSWER)] * 2)
+    api = FakeApi(lambda r: next(answers))
+    async with open_provider(api) as provider:
+        batch = await provider.get_batch("btcal_1")
+        cancelled = await provider.cancel_batch("btcal_1")
+    assert batch.batch_id == cancelled.batch_id == "btcal_1"
+    assert [r.method for r in api.requests] == ["GET", "GET", "POST", "POST"]
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_honoured_and_a_long_one_is_not_waited_out():
+    short = FakeSleep()
+    answers = iter([error_answer(429, "rate_limit_exceeded", "Slow down.", **{"Retry-After": "4"}),
+                    httpx.Response(200, json=TWILIO_ANSWER)])
+    async with open_provider(FakeApi(lambda r: next(answers)), sleep=short) as provider:
+        result = await provider.place_call(one_call())
+    assert result.call_sid == "CA123" and short.waits == [4.0]
+
+    long = FakeSleep()
+    api = FakeApi(lambda r: error_answer(429, "rate_limit_exceeded", "Slow down.", **{"Retry-After": "60"}))
+    async with open_provider(api, sleep=long) as provider:
+        with pytest.raises(ProviderStatusError, match="wait 60 s"):
+            await provider.place_call(one_call())
+    assert long.waits == [] and api.count("POST") == 1
+
+
+@pytest.mark.anyio
+async def test_retries_stop_before_the_tool_time_budget():
+    config = make_config()
+    slow = ProviderConfig(**{**config.__dict__, "read_timeout_secs": 45.0})
+    api = FakeApi(raises(httpx.ConnectError, "refused"))
+    async with open_provider(api, slow) as provider:
+        with pytest.raises(ProviderUnreachable):
+            await provider.get_batch("btcal_1")
+    assert api.count("GET") == 1  # a second try could not finish within 45 s
 
 
 @pytest.mark.anyio
@@ -760,7 +831,7 @@ async def test_read_timeout_on_phone_number_lookup_is_unreachable_and_places_no_
     async with open_provider(api, make_config("auto")) as provider:
         with pytest.raises(ProviderUnreachable, match=r"^Could not reach ElevenLabs: ReadTimeout"):
             await provider.place_call(one_call())
-    assert api.count("GET", LOOKUP_PATH) == 1 and api.count("POST") == 0
+    assert api.count("GET", LOOKUP_PATH) == 3 and api.count("POST") == 0
 
 
 @pytest.mark.anyio
@@ -814,15 +885,15 @@ def test_provider_config_repr_masks_the_api_key():
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("respond", "prefix"),
+    ("respond", "prefix", "posts"),
     [
-        (lambda r: error_answer(401, "invalid_api_key", "Invalid API key"), "ElevenLabs sandbox API error (401): Invalid API key"),
-        (lambda r: error_answer(500, "internal_error", "Oops."), "ElevenLabs sandbox API error (500): Oops."),
-        (raises(httpx.ConnectError, "refused"), "Could not reach ElevenLabs sandbox: ConnectError"),
-        (raises(httpx.ReadTimeout, "slow"), "ElevenLabs sandbox did not answer (ReadTimeout"),
+        (lambda r: error_answer(401, "invalid_api_key", "Invalid API key"), "ElevenLabs sandbox API error (401): Invalid API key", 1),
+        (lambda r: error_answer(500, "internal_error", "Oops."), "ElevenLabs sandbox answered 500 (Oops.)", 1),
+        (raises(httpx.ConnectError, "refused"), "Could not reach ElevenLabs sandbox: ConnectError", 3),
+        (raises(httpx.ReadTimeout, "slow"), "ElevenLabs sandbox did not answer (ReadTimeout", 1),
     ],
 )
-async def test_sandbox_errors_name_elevenlabs_sandbox(respond, prefix):
+async def test_sandbox_errors_name_elevenlabs_sandbox(respond, prefix, posts):
     api = FakeApi(respond)
     config = make_config(name="sandbox")
     async with open_provider(api, config) as provider:
@@ -830,7 +901,7 @@ async def test_sandbox_errors_name_elevenlabs_sandbox(respond, prefix):
         with pytest.raises(ProviderError) as info:
             await provider.place_call(one_call())
     assert str(info.value).startswith(prefix)
-    assert api.count("POST") == 1
+    assert api.count("POST") == posts
     assert_no_secret(info.value, config)
 
 

@@ -30,7 +30,7 @@ def create_provider(config: ProviderConfig, *, transport: Any = None) -> Provide
     client = httpx.AsyncClient(
         base_url=config.api_base,
         transport=transport,
-        timeout=default_timeout(),
+        timeout=default_timeout(config),
         headers={"user-agent": "caller-mcp"},
     )
     return ElevenLabsProvider(config, client)

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -26,10 +29,19 @@ from .base import BatchCall, BatchRecipient, BatchSubmission, OutboundCall, Outb
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait for a TCP/TLS connection to the provider.
+#: Seconds to wait for a TCP/TLS connection to the provider (``CALLER_MCP_CONNECT_TIMEOUT_SECS``).
 CONNECT_TIMEOUT_SECS = 5.0
-#: Seconds to wait for the provider's answer once the request is sent.
+#: Seconds to wait for the provider's answer once the request is sent (``CALLER_MCP_READ_TIMEOUT_SECS``).
 READ_TIMEOUT_SECS = 20.0
+#: Tries of one request in all (first try included).
+MAX_TRIES = 3
+#: First backoff step, seconds; doubled at each retry, plus up to as much random jitter.
+BACKOFF_BASE_SECS = 0.5
+#: A longer ``Retry-After`` is not waited out: the error says how long to wait instead.
+MAX_RETRY_AFTER_SECS = 10.0
+#: No retry may end later than this after the first try: MCP clients give up on a tool call at
+#: about 60 s, and nothing may block longer than 50 s.
+TOTAL_BUDGET_SECS = 45.0
 #: The longest provider text quoted in an error message, in characters.
 MAX_DETAIL_CHARS = 300
 
@@ -47,9 +59,11 @@ _STATUS_HINTS = {
 }
 
 
-def default_timeout() -> httpx.Timeout:
-    """The provider client's timeouts: connect 5 s, read/write/pool 20 s."""
-    return httpx.Timeout(READ_TIMEOUT_SECS, connect=CONNECT_TIMEOUT_SECS)
+def default_timeout(config: ProviderConfig | None = None) -> httpx.Timeout:
+    """The provider client's timeouts: connect 5 s and read/write/pool 20 s unless configured."""
+    if config is None:
+        return httpx.Timeout(READ_TIMEOUT_SECS, connect=CONNECT_TIMEOUT_SECS)
+    return httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs)
 
 
 def _segment(value: str) -> str:
@@ -140,10 +154,20 @@ class ElevenLabsProvider:
         config: the resolved provider settings (key, agent, phone number, phone provider).
         client: a long-lived ``httpx.AsyncClient`` whose ``base_url`` is ``config.api_base``;
             its transport decides whether the real API, the sandbox or a mock answers.
+        sleep, random: the backoff's clock and jitter source (tests pass their own).
     """
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        client: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        random: Callable[[], float] = random.random,
+    ) -> None:
         self.name = config.name
+        self._sleep = sleep
+        self._random = random
         self._config = config
         self._client = client
         self._display = "ElevenLabs sandbox" if config.is_sandbox else "ElevenLabs"
@@ -153,46 +177,95 @@ class ElevenLabsProvider:
     # -- HTTP ----------------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, body: dict | None = None, places_call: bool = False) -> Any:
-        """Send one request and return the decoded JSON answer.
+        """Send one request, retrying only where that cannot dial twice, and return the JSON answer.
 
-        Args:
-            places_call: True for requests that may dial (outbound call, batch submit): a failure
-                after the request may have been sent becomes :class:`OutcomeUnknown`.
+        Retries (at most :data:`MAX_TRIES` tries, exponential backoff with jitter, ``Retry-After``
+        honoured up to :data:`MAX_RETRY_AFTER_SECS`, never past :data:`TOTAL_BUDGET_SECS`):
+
+        - every request: connect errors (it provably never left) and 429;
+        - reads and cancels (``places_call=False``): also read timeouts, dropped connections, 5xx.
+
+        A call-placing request (``places_call=True``: outbound call, batch submit) that may have
+        reached the provider — read timeout, dropped connection, 5xx, unreadable answer — is never
+        retried: it raises :class:`OutcomeUnknown`.
+
         Raises:
-            ProviderUnreachable: the request never reached the provider.
-            OutcomeUnknown: ``places_call`` and the answer was lost.
+            ProviderUnreachable: the request never reached the provider (after the retries).
+            OutcomeUnknown: ``places_call`` and the request may have been received.
             ProviderStatusError: an error status (see :func:`raise_for_status`).
         """
         headers = {"xi-api-key": self._config.api_key.get_secret_value(), "accept": "application/json"}
-        try:
-            response = await self._client.request(method, path, json=body, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            if places_call:
+        deadline = time.monotonic() + TOTAL_BUDGET_SECS
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._client.request(method, path, json=body, headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if await self._may_retry(attempt, deadline, None):
+                    continue
+                raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+            except httpx.UnsupportedProtocol as exc:
+                raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                if places_call:
+                    raise OutcomeUnknown(
+                        f"{self._display} did not answer ({_reason(exc)}) after the request was sent: "
+                        "the call may or may not have been placed."
+                    ) from exc
+                if await self._may_retry(attempt, deadline, None):
+                    continue
+                raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
+            except httpx.HTTPError as exc:  # e.g. DecodingError: an answer came but could not be read
+                if places_call:
+                    raise OutcomeUnknown(
+                        f"{self._display}'s answer could not be read ({_reason(exc)}): "
+                        "the call may or may not have been placed."
+                    ) from exc
+                raise ProviderError(f"{self._display}'s answer could not be read ({_reason(exc)}).") from exc
+            status = response.status_code
+            logger.debug("%s %s -> %s (try %d)", method, path, status, attempt)
+            retryable = status == 429 or (status >= 500 and not places_call)
+            if retryable and await self._may_retry(attempt, deadline, response.headers.get("retry-after")):
+                continue
+            if places_call and status >= 500:
+                detail, _ = _detail_of(response)
                 raise OutcomeUnknown(
-                    f"{self._display} did not answer ({_reason(exc)}) after the request was sent: "
-                    "the call may or may not have been placed."
-                ) from exc
-            raise ProviderUnreachable(f"Could not reach {self._display}: {_reason(exc)}") from exc
-        except httpx.HTTPError as exc:  # e.g. DecodingError: an answer came but could not be read
-            if places_call:
-                raise OutcomeUnknown(
-                    f"{self._display}'s answer could not be read ({_reason(exc)}): "
-                    "the call may or may not have been placed."
-                ) from exc
-            raise ProviderError(f"{self._display}'s answer could not be read ({_reason(exc)}).") from exc
-        logger.debug("%s %s -> %s", method, path, response.status_code)
-        raise_for_status(response, self._display, self._config.api_key.get_secret_value())
-        try:
-            return response.json()
-        except ValueError as exc:
-            if places_call:
-                raise OutcomeUnknown(
-                    f"{self._display} answered {response.status_code} without a JSON body: "
-                    "the call may or may not have been placed."
-                ) from exc
-            raise ProviderError(f"{self._display} answered {response.status_code} without a JSON body.") from exc
+                    f"{self._display} answered {status} ({detail.replace(self._config.api_key.get_secret_value(), '***')}) "
+                    "to a request that places calls: the call may or may not have been placed."
+                )
+            raise_for_status(response, self._display, self._config.api_key.get_secret_value())
+            try:
+                return response.json()
+            except ValueError as exc:
+                if places_call:
+                    raise OutcomeUnknown(
+                        f"{self._display} answered {status} without a JSON body: "
+                        "the call may or may not have been placed."
+                    ) from exc
+                raise ProviderError(f"{self._display} answered {status} without a JSON body.") from exc
+
+    async def _may_retry(self, attempt: int, deadline: float, retry_after: str | None) -> bool:
+        """Sleep before another try and return True, or return False when no try is left.
+
+        The wait is ``Retry-After`` when the provider sent one in seconds, else exponential backoff
+        (``BACKOFF_BASE_SECS * 2**(attempt-1)``) plus up to as much jitter. No retry when the wait
+        exceeds :data:`MAX_RETRY_AFTER_SECS` or would end past ``deadline`` with a full read to go.
+        """
+        if attempt >= MAX_TRIES:
+            return False
+        if retry_after is not None and retry_after.strip().isdigit():
+            delay = float(retry_after.strip())
+        else:
+            base = BACKOFF_BASE_SECS * 2 ** (attempt - 1)
+            delay = base + self._random() * base
+        if delay > MAX_RETRY_AFTER_SECS:
+            return False
+        if time.monotonic() + delay + self._config.read_timeout_secs > deadline:
+            return False
+        logger.info("retrying %s after %.2f s (try %d of %d)", self._display, delay, attempt + 1, MAX_TRIES)
+        await self._sleep(delay)
+        return True
 
     # -- phone number --------------------------------------------------------------------------
 
