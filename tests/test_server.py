@@ -13,14 +13,14 @@ from caller_mcp.store import Store
 pytestmark = pytest.mark.anyio
 
 PIZZA = "We are Pizza Palace, a pizza restaurant that takes orders and handles delivery inquiries."
-TOOLS = {"set_business_context", "place_call", "submit_batch", "get_batch_status", "cancel_batch"}
+TOOLS = {"set_business_context", "place_call", "submit_batch", "get_batch_status", "cancel_batch", "list_calls"}
 
 
 def text(result) -> str:
     return result.content[0].text
 
 
-async def test_tools_list_has_the_five_tools_with_annotations_and_output_schemas(connect):
+async def test_tools_list_has_every_tool_with_annotations_and_output_schemas(connect):
     async with connect() as client:
         tools = (await client.list_tools()).tools
     assert {t.name for t in tools} == TOOLS
@@ -32,9 +32,11 @@ async def test_tools_list_has_the_five_tools_with_annotations_and_output_schemas
     assert by_name["get_batch_status"].annotations.read_only_hint is True
     assert by_name["place_call"].annotations.destructive_hint is True
     assert "REAL phone call" in by_name["place_call"].description
-    assert set(by_name["place_call"].input_schema["properties"]) == {"to_number", "business_description", "scenario"}
+    assert set(by_name["place_call"].input_schema["properties"]) == {
+        "to_number", "business_description", "scenario", "allow_redial", "dry_run"
+    }
     assert set(by_name["submit_batch"].input_schema["properties"]) == {
-        "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix"
+        "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix", "dry_run"
     }
 
 
@@ -123,7 +125,7 @@ async def test_place_call_refused_by_provider_is_a_tool_error_and_recorded_faile
 async def test_missing_variables_surface_as_seed_error_but_context_still_works(connect, db_path):
     settings = Settings(_env_file=None, caller_mcp_db=db_path, elevenlabs_api_key="k")
     async with connect(settings) as client:
-        assert len((await client.list_tools()).tools) == 5
+        assert len((await client.list_tools()).tools) == len(TOOLS)
         ctx = await client.call_tool("set_business_context", {"description": PIZZA})
         assert not ctx.is_error
         result = await client.call_tool("place_call", {"to_number": "+15551234567"})

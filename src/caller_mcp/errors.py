@@ -9,6 +9,8 @@ to fix the problem, and never contain an API key.
     ├── ConfigError            the environment is incomplete or contradictory
     ├── InvalidInput           a tool argument is wrong (bad number, no description, …)
     ├── PolicyViolation        the input is well formed but must not be dialled
+    │   ├── CapExceeded        an hourly or batch-size cap would be exceeded
+    │   └── NotConfirmed       the person declined (or cancelled) the confirmation
     ├── NotFound               a local record (call, batch) does not exist
     └── ProviderError          talking to the telephony provider failed
         ├── ProviderStatusError   it answered with an error status (or ``success: false``)
@@ -36,6 +38,22 @@ class InvalidInput(CallerError):
 
 class PolicyViolation(CallerError):
     """A well-formed request that the dial policy refuses; nothing was sent to the provider."""
+
+
+class CapExceeded(PolicyViolation):
+    """``CALLER_MCP_MAX_CALLS_PER_HOUR`` or ``CALLER_MCP_MAX_BATCH_SIZE`` would be exceeded.
+
+    Attributes:
+        retry_at: Unix time when the next dial is allowed, or ``None`` when waiting cannot help.
+    """
+
+    def __init__(self, message: str, *, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class NotConfirmed(PolicyViolation):
+    """The person asked to confirm a dial declined or cancelled it; nothing was dialled."""
 
 
 class NotFound(CallerError):

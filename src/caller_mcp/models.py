@@ -29,7 +29,8 @@ class BusinessContextResult(BaseModel):
 
 
 class PlaceCallResult(BaseModel):
-    """A placed call (seed 002 ``/api/call`` answer, plus local bookkeeping)."""
+    """A placed call (seed 002 ``/api/call`` answer, plus local bookkeeping), an earlier call
+    returned by the duplicate guard (``duplicate_of``), or a dry run (``dry_run``, ``request``)."""
 
     ok: bool
     status: str
@@ -38,22 +39,27 @@ class PlaceCallResult(BaseModel):
     scenario: str
     call_sid: str | None = Field(description="Twilio callSid or SIP trunk sip_call_id.")
     conversation_id: str | None = Field(description="Provider conversation id.")
-    call_id: str = Field(description="Local id of the call record.")
+    call_id: str | None = Field(description="Local id of the call record.")
     provider: str = Field(description="elevenlabs, or sandbox (no real phone rang).")
     phone_provider: str | None = None
+    duplicate_of: str | None = Field(default=None, description="Set when not dialled again: the earlier call_id.")
+    dry_run: bool = False
+    request: dict[str, Any] | None = Field(default=None, description="Dry run: the exact request.")
     note: str | None = None
-    raw: dict[str, Any] = Field(description="The provider's answer, as received.")
+    raw: dict[str, Any] = Field(default_factory=dict, description="The provider's answer, as received.")
 
 
 class SubmitBatchResult(BaseModel):
-    """A submitted batch call."""
+    """A submitted batch call, or a dry run (``dry_run``, ``request``; nothing submitted)."""
 
-    batch_id: str
+    batch_id: str | None
     name: str
     status: str
     total_calls_scheduled: int
     scheduled_time_unix: int | None = Field(description="Unix seconds; null = start now.")
     provider: str
+    dry_run: bool = False
+    request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
     note: str | None = None
 
 
@@ -101,3 +107,23 @@ class CancelBatchResult(BaseModel):
     status: str
     provider: str
     note: str | None = None
+
+
+class CallRecordResult(BaseModel):
+    """One call from the local history."""
+
+    call_id: str
+    to_number: str
+    scenario: str
+    status: str
+    conversation_id: str | None
+    batch_id: str | None = None
+    created_at: str = Field(description="ISO 8601, UTC.")
+    error: str | None = None
+
+
+class CallListResult(BaseModel):
+    """Local call history, newest first."""
+
+    calls: list[CallRecordResult]
+    count: int

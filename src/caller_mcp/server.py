@@ -24,6 +24,7 @@ from .errors import CallerError
 from .models import (
     BatchStatusResult,
     BusinessContextResult,
+    CallListResult,
     CancelBatchResult,
     PlaceCallResult,
     RecipientInput,
@@ -78,6 +79,39 @@ def _service(ctx: Context) -> Any:
     return ctx.request_context.lifespan_context
 
 
+class Confirmation(BaseModel):
+    """What the person is asked when a dial needs confirmation."""
+
+    confirm: bool = Field(description="Dial now?")
+
+
+def _confirmer(ctx: Context, settings: Settings, kind: str) -> Any:
+    """A ``confirm(summary) -> bool`` that asks the person through MCP elicitation, or ``None``.
+
+    ``None`` when ``CALLER_MCP_CONFIRM`` does not ask for this kind of dial (``never``; ``batch``
+    for a single call) or the client did not declare elicitation support: then the dial policy
+    is the guard. Consent is never read from a tool argument.
+
+    Raises:
+        ToolError: ``CALLER_MCP_CONFIRM`` has an invalid value.
+    """
+    try:
+        mode = settings.confirm_mode()
+    except CallerError as exc:
+        raise ToolError(str(exc)) from exc
+    if mode == "never" or (mode == "batch" and kind != "batch"):
+        return None
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.elicitation is None:
+        return None
+
+    async def confirm(summary: str) -> bool:
+        result = await ctx.elicit(summary, schema=Confirmation)
+        return result.action == "accept" and bool(result.data.confirm)
+
+    return confirm
+
+
 def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
     """Build the caller-mcp MCP server.
 
@@ -117,14 +151,27 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         ctx: Context,
         business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
         scenario: Annotated[str | None, SCENARIO_ARG] = None,
+        allow_redial: Annotated[bool, Field(description="Ring again within the redial guard.")] = False,
+        dry_run: Annotated[bool, Field(description="Check and show the request; do not dial.")] = False,
     ) -> Annotated[CallToolResult, PlaceCallResult]:
         """Ring a phone number now: an AI caller plays a customer of the business and pursues the scenario.
 
         This places a REAL phone call that costs money (unless the answer says provider 'sandbox').
-        Do not call it again to "retry" a call that was placed: each call rings the number again.
-        Description and scenario default to set_business_context's. Returns the local call_id and
-        the provider's conversation_id and call SID."""
-        answer = await _run(_service(ctx).place_call(to_number, business_description, scenario), "place_call")
+        The same number and scenario within a couple of minutes returns the earlier call instead
+        (duplicate_of) unless allow_redial. Description and scenario default to set_business_context's.
+        Returns the local call_id and the provider's conversation_id; list_calls shows the history."""
+        service = _service(ctx)
+        answer = await _run(
+            service.place_call(
+                to_number,
+                business_description,
+                scenario,
+                allow_redial=allow_redial,
+                dry_run=dry_run,
+                confirm=None if dry_run else _confirmer(ctx, settings, "call"),
+            ),
+            "place_call",
+        )
         return _result(answer, exclude={"raw"})
 
     async def submit_batch(
@@ -137,6 +184,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
         scenario: Annotated[str | None, Field(description="Caller goal for recipients without their own.")] = None,
         scheduled_time_unix: Annotated[int | None, Field(description="Start time, Unix seconds; omit to start now.")] = None,
+        dry_run: Annotated[bool, Field(description="Check and show the request; do not submit.")] = False,
     ) -> Annotated[CallToolResult, SubmitBatchResult]:
         """Schedule AI test calls to many numbers at once, each with its own goal if given.
 
@@ -145,7 +193,15 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         the returned batch_id to follow progress; cancel_batch to stop it."""
         return _result(
             await _run(
-                _service(ctx).submit_batch(recipients, call_name, business_description, scenario, scheduled_time_unix),
+                _service(ctx).submit_batch(
+                    recipients,
+                    call_name,
+                    business_description,
+                    scenario,
+                    scheduled_time_unix,
+                    dry_run=dry_run,
+                    confirm=None if dry_run else _confirmer(ctx, settings, "batch"),
+                ),
                 "submit_batch",
             )
         )
@@ -157,6 +213,21 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         failed or reached voicemail (with conversation ids). Free, places no call; poll it every few
         seconds while the batch runs."""
         return _result(await _run(_service(ctx).get_batch_status(batch_id), "get_batch_status"))
+
+    async def list_calls(
+        ctx: Context,
+        limit: Annotated[int, Field(description="1-200.")] = 20,
+        status: Annotated[str | None, Field(description="e.g. initiated, failed, outcome_unknown.")] = None,
+        to_number: Annotated[str | None, Field(description="E.164.")] = None,
+        since: Annotated[str | None, Field(description="ISO 8601 or Unix seconds.")] = None,
+    ) -> Annotated[CallToolResult, CallListResult]:
+        """The calls this server placed, newest first, from its local records (survives restarts).
+        Free: no provider request. outcome_unknown means the provider may have dialled; check before
+        placing that call again."""
+        since_value: str | float | None = since
+        if since is not None and since.strip().replace(".", "", 1).isdigit():
+            since_value = float(since)
+        return _result(await _run(_service(ctx).list_calls(limit, status, to_number, since_value), "list_calls"))
 
     async def cancel_batch(
         batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
@@ -172,6 +243,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         _tool(place_call, "Place an AI test call", destructive=True, idempotent=False),
         _tool(submit_batch, "Submit a batch of AI test calls", destructive=True, idempotent=False),
         _tool(get_batch_status, "Get batch status", read_only=True, idempotent=True),
+        _tool(list_calls, "List placed calls", read_only=True, idempotent=True, open_world=False),
         _tool(cancel_batch, "Cancel a batch", destructive=True, idempotent=True),
     ]
     return MCPServer("caller-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=tools)
@@ -202,21 +274,26 @@ def _tool(
     tool = Tool.from_function(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
     tool.parameters = compact_schema(tool.parameters)
     if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, keep_defaults=False)
     return tool
 
 
-def compact_schema(schema: Any) -> Any:
+def compact_schema(schema: Any, *, keep_defaults: bool = True) -> Any:
     """Return a shorter, equivalent copy of a JSON schema.
 
     Drops ``title`` keywords (property names are kept) and writes ``anyOf: [{type: T}, {type: null}]``
-    as ``type: [T, "null"]``.
+    as ``type: [T, "null"]``. With ``keep_defaults=False`` (output schemas, where a default
+    says nothing to the reader) ``default`` keywords go too.
     """
     if isinstance(schema, list):
-        return [compact_schema(item) for item in schema]
+        return [compact_schema(item, keep_defaults=keep_defaults) for item in schema]
     if not isinstance(schema, dict):
         return schema
+    if schema.get("additionalProperties") is True:  # the default; says nothing
+        schema = {k: v for k, v in schema.items() if k != "additionalProperties"}
     any_of = schema.get("anyOf")
+    if isinstance(any_of, list):
+        any_of = [compact_schema(a, keep_defaults=keep_defaults) for a in any_of]
     if (
         isinstance(any_of, list)
         and len(any_of) == 2
@@ -227,12 +304,14 @@ def compact_schema(schema: Any) -> Any:
         schema = {"type": [other, "null"], **{k: v for k, v in schema.items() if k != "anyOf"}}
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "title" and isinstance(value, str):
+        if (key == "title" and isinstance(value, str)) or (key == "default" and not keep_defaults):
             continue
+        if key == "description" and not keep_defaults and "properties" in schema:
+            continue  # an output model's docstring: the tool description already says it
         if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
-            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+            out[key] = {name: compact_schema(sub, keep_defaults=keep_defaults) for name, sub in value.items()}
         else:
-            out[key] = compact_schema(value)
+            out[key] = compact_schema(value, keep_defaults=keep_defaults)
     return out
 
 

@@ -10,16 +10,28 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import time
 import uuid
 from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .config import ProviderConfig, Settings
-from .errors import CallerError, ConfigError, InvalidInput, NotFound, OutcomeUnknown, ProviderStatusError
+from .errors import (
+    CallerError,
+    CapExceeded,
+    ConfigError,
+    InvalidInput,
+    NotConfirmed,
+    NotFound,
+    OutcomeUnknown,
+    ProviderStatusError,
+)
 from .models import (
     BatchStatusResult,
     BusinessContextResult,
+    CallListResult,
+    CallRecordResult,
     CancelBatchResult,
     PlaceCallResult,
     ProblemRecipient,
@@ -27,7 +39,7 @@ from .models import (
     RecipientInput,
     SubmitBatchResult,
 )
-from .policy import check_dialable, check_e164
+from .policy import DialPolicy, check_e164
 from .providers.base import RECIPIENT_STATUSES, BatchCall, BatchRecipientRequest, BatchSubmission, OutboundCall, Provider
 from .script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
 from .store import Store
@@ -46,6 +58,16 @@ MAX_CALL_NAME_CHARS = 200
 MAX_PROBLEM_RECIPIENTS = 20
 #: Invalid recipients named one by one in a ``submit_batch`` error; the rest are counted.
 MAX_LISTED_ERRORS = 20
+#: Recipients shown in a batch dry run's request; the rest are counted.
+MAX_DRY_RUN_RECIPIENTS = 3
+#: The rolling window of ``CALLER_MCP_MAX_CALLS_PER_HOUR``, seconds.
+CAP_WINDOW_SECS = 3600
+#: Longest local call history ``list_calls`` returns.
+MAX_LIST_LIMIT = 200
+
+#: ``confirm(summary) -> True`` when the person agreed to dial; given by the MCP layer when the
+#: client supports elicitation and CALLER_MCP_CONFIRM asks for it.
+Confirm = Callable[[str], Awaitable[bool]]
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 
 
@@ -121,6 +143,81 @@ class CallerService:
     def _note(self) -> str | None:
         return SANDBOX_NOTE if self.provider_config().is_sandbox else None
 
+    def policy(self) -> DialPolicy:
+        """The dial policy for the configured provider and the operator's allowlist."""
+        return DialPolicy(
+            real_provider=not self.provider_config().is_sandbox,
+            allowed_numbers=self._settings.allowed_numbers(),
+            allowed_countries=self._settings.allowed_countries(),
+        )
+
+    def _check_caps(self, dials: int, *, batch: bool) -> None:
+        """Refuse ``dials`` more dials if a cap would be exceeded (caps are counted in the store,
+        so a restart does not reset them).
+
+        Raises:
+            CapExceeded: with the time at which the next dial is allowed.
+        """
+        per_hour, max_batch = self._settings.call_caps(sandbox=self.provider_config().is_sandbox)
+        if batch and max_batch is not None and dials > max_batch:
+            raise CapExceeded(
+                f"{dials:,} recipients exceed CALLER_MCP_MAX_BATCH_SIZE={max_batch:,}; split the batch."
+            )
+        if per_hour is None:
+            return
+        if dials > per_hour:
+            raise CapExceeded(
+                f"{dials:,} calls exceed CALLER_MCP_MAX_CALLS_PER_HOUR={per_hour:,} on their own; "
+                "submit fewer at a time."
+            )
+        now = time.time()
+        recent = self._store.dials_since(now - CAP_WINDOW_SECS)
+        used = sum(n for _, n in recent)
+        if used + dials <= per_hour:
+            return
+        retry_at = now
+        for created_at, n in recent:  # oldest first: when have enough dials left the window?
+            used -= n
+            retry_at = created_at + CAP_WINDOW_SECS
+            if used + dials <= per_hour:
+                break
+        raise CapExceeded(
+            f"Hourly call cap reached: {sum(n for _, n in recent):,} calls in the last hour and "
+            f"CALLER_MCP_MAX_CALLS_PER_HOUR={per_hour:,}. The next "
+            f"{'batch of ' + format(dials, ',') + ' calls' if batch else 'call'} is allowed at "
+            f"{iso(retry_at)} (in {max(1, int(retry_at - now + 0.999)):,} s).",
+            retry_at=retry_at,
+        )
+
+    def _duplicate_answer(self, earlier: Any) -> PlaceCallResult:
+        """The answer that returns an earlier call instead of dialling again."""
+        age = max(0, int(time.time() - earlier.created_at))
+        return PlaceCallResult(
+            ok=True,
+            status=earlier.status,
+            message=(
+                f"Not dialled again: {earlier.to_number} was called with the same scenario {age} s ago "
+                f"(call {earlier.call_id}, {earlier.status}). Pass allow_redial=true only if a second "
+                "call is really wanted."
+            ),
+            to_number=earlier.to_number,
+            scenario=earlier.scenario,
+            call_sid=earlier.call_sid,
+            conversation_id=earlier.conversation_id,
+            call_id=earlier.call_id,
+            provider=earlier.provider,
+            phone_provider=earlier.phone_provider,
+            duplicate_of=earlier.call_id,
+            note=self._note(),
+        )
+
+    def _duplicate_of(self, to_number: str, scenario: str) -> Any:
+        """The earlier call to the same number with the same scenario inside the redial guard."""
+        window = self._settings.caller_mcp_redial_guard_secs
+        if window <= 0:
+            return None
+        return self._store.recent_call(to_number, scenario, time.time() - window)
+
     # -- business context ----------------------------------------------------------------------
 
     async def set_context(self, description: str, scenario: str | None = None) -> BusinessContextResult:
@@ -150,21 +247,36 @@ class CallerService:
     # -- single call ---------------------------------------------------------------------------
 
     async def place_call(
-        self, to_number: str, business_description: str | None = None, scenario: str | None = None
+        self,
+        to_number: str,
+        business_description: str | None = None,
+        scenario: str | None = None,
+        *,
+        allow_redial: bool = False,
+        dry_run: bool = False,
+        confirm: Confirm | None = None,
     ) -> PlaceCallResult:
         """Have the AI caller ring ``to_number`` and play a customer (seed 002 ``/api/call``).
 
         The description comes from the argument, else the stored context; the scenario from the
-        argument, else the context, else seed 002's default. The call is recorded as ``dialling``
-        before the request and updated with the outcome after it.
+        argument, else the context, else seed 002's default. The number goes through the dial
+        policy and the caps; the call is recorded as ``dialling`` before the request and updated
+        with the outcome after it.
 
+        Args:
+            allow_redial: dial even if the same number was called with the same scenario within
+                ``CALLER_MCP_REDIAL_GUARD_SECS`` (otherwise that earlier call is returned).
+            dry_run: check everything and return the exact request, without dialling.
+            confirm: asks the person; ``False`` means do not dial.
         Returns:
             Seed 002's answer (``ok``, ``status``, ``message`` = ``Call initiated.`` …) plus the
-            local ``call_id`` and the provider name.
+            local ``call_id`` and the provider name; or the earlier call (``duplicate_of``); or
+            the request (``dry_run``).
         Raises:
             InvalidInput: bad number (seed 002's E.164 text) or no description
                 (``Provide a business description first.``).
-            PolicyViolation: the number must not be dialled.
+            PolicyViolation: the number must not be dialled; CapExceeded: a cap is reached;
+                NotConfirmed: the person declined.
             ConfigError: missing or invalid environment variables.
             ProviderError: the provider refused, was unreachable, or the outcome is unknown.
         """
@@ -177,16 +289,51 @@ class CallerService:
         if description is None:
             raise InvalidInput(NO_DESCRIPTION_ERROR)
         config = self.provider_config()
-        check_dialable(to_number, real_provider=not config.is_sandbox)
+        self.policy().check(to_number)
         script = build_script(description, goal)
         provider = self.provider()
+        outbound = OutboundCall(to_number=to_number, client_data=script.client_data())
 
+        earlier = None if allow_redial else self._duplicate_of(to_number, goal)
+        if earlier is not None and not dry_run:
+            return self._duplicate_answer(earlier)
+        self._check_caps(1, batch=False)
+        if dry_run:
+            return PlaceCallResult(
+                ok=True,
+                status="dry_run",
+                message="Dry run: every check passed and this is the exact request; nothing was dialled."
+                + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else ""),
+                to_number=to_number,
+                scenario=goal,
+                call_sid=None,
+                conversation_id=None,
+                call_id=None,
+                provider=config.name,
+                dry_run=True,
+                request=await provider.preview_call(outbound),
+                note=self._note(),
+            )
+        if confirm is not None:
+            if not await confirm(
+                f"Place a {'sandbox' if config.is_sandbox else 'REAL, paid'} phone call to {to_number}?\n"
+                f"Scenario: {goal}\nBusiness: {_clip(description, 200)}"
+            ):
+                raise NotConfirmed("Not dialled: the person did not confirm the call.")
+            # The same call may have been placed while the person was deciding.
+            earlier = None if allow_redial else self._duplicate_of(to_number, goal)
+            if earlier is not None:
+                return self._duplicate_answer(earlier)
+            self._check_caps(1, batch=False)
+
+        # From the duplicate check to this insert nothing awaits, so a concurrent identical
+        # place_call in this process sees the row below and is guarded.
         call_id = f"call_{uuid.uuid4().hex[:20]}"
         self._store.record_call_intent(
             call_id=call_id, provider=config.name, to_number=to_number, scenario=goal, business_description=description
         )
         result = await _recorded(
-            provider.place_call(OutboundCall(to_number=to_number, client_data=script.client_data())),
+            provider.place_call(outbound),
             lambda status, error: self._store.record_call_outcome(call_id, status=status, error=error),
             f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
             "before placing it again, or the number may ring twice.",
@@ -223,6 +370,9 @@ class CallerService:
         business_description: str | None = None,
         scenario: str | None = None,
         scheduled_time_unix: int | None = None,
+        *,
+        dry_run: bool = False,
+        confirm: Confirm | None = None,
     ) -> SubmitBatchResult:
         """Submit one batch call: every recipient gets its own prompt and first message.
 
@@ -236,11 +386,13 @@ class CallerService:
             business_description, scenario: defaults for recipients that give none (then the
                 stored context, then seed 002's default scenario).
             scheduled_time_unix: when to start (Unix seconds); ``None`` starts now.
+            dry_run, confirm: as for :meth:`place_call`.
         Returns:
-            The batch id, name, status and count of scheduled calls.
+            The batch id, name, status and count of scheduled calls (or the request, on a dry run).
         Raises:
             InvalidInput: a bad entry or argument (nothing was sent).
-            ConfigError, PolicyViolation, ProviderError: as for :meth:`place_call`.
+            ConfigError, PolicyViolation, CapExceeded, NotConfirmed, ProviderError: as for
+            :meth:`place_call`.
         """
         if not isinstance(recipients, list) or not recipients:
             raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
@@ -250,6 +402,7 @@ class CallerService:
             "caller-mcp batch " + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         )
         config = self.provider_config()
+        policy = self.policy()
         context = self._store.get_context()
         batch_description = _description(business_description, "business_description") or (
             context.description if context else None
@@ -262,7 +415,7 @@ class CallerService:
         for index, entry in enumerate(recipients):
             try:
                 item = RecipientInput(phone_number=entry) if isinstance(entry, str) else RecipientInput.model_validate(entry)
-                check_dialable(item.phone_number, real_provider=not config.is_sandbox)
+                policy.check(item.phone_number)
                 description = _description(item.business_description, "business_description") or batch_description
                 if description is None:
                     raise InvalidInput(NO_DESCRIPTION_ERROR)
@@ -284,12 +437,38 @@ class CallerService:
                 f"submit again:\n{listed}{more}"
             )
 
+        self._check_caps(len(requests), batch=True)
         provider = self.provider()
+        submission = BatchSubmission(call_name=name, recipients=requests, scheduled_time_unix=scheduled_time_unix)
+        if dry_run:
+            request = provider.preview_batch(submission)
+            shown = request["body"]["recipients"]
+            request["body"]["recipients"] = shown[:MAX_DRY_RUN_RECIPIENTS]
+            request["recipients_not_shown"] = max(0, len(shown) - MAX_DRY_RUN_RECIPIENTS)
+            return SubmitBatchResult(
+                batch_id=None,
+                name=name,
+                status="dry_run",
+                total_calls_scheduled=len(requests),
+                scheduled_time_unix=scheduled_time_unix,
+                provider=config.name,
+                dry_run=True,
+                request=request,
+                note=self._note(),
+            )
+        if confirm is not None:
+            numbers = ", ".join(r.phone_number for r in requests[:5]) + (" …" if len(requests) > 5 else "")
+            goals = sorted({entry["scenario"] for entry in summary})
+            if not await confirm(
+                f"Submit {len(requests):,} {'sandbox' if config.is_sandbox else 'REAL, paid'} phone calls "
+                f"(batch '{name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
+                f"{_clip('; '.join(goals), 300)}"
+            ):
+                raise NotConfirmed("Not submitted: the person did not confirm the batch.")
         local_id = f"batch_{uuid.uuid4().hex[:20]}"
         self._store.record_batch_intent(
             local_id=local_id, provider=config.name, name=name, recipients=summary, scheduled_time_unix=scheduled_time_unix
         )
-        submission = BatchSubmission(call_name=name, recipients=requests, scheduled_time_unix=scheduled_time_unix)
         batch = await _recorded(
             provider.submit_batch(submission),
             lambda status, error: self._store.record_batch_outcome(local_id, status=status, error=error),
@@ -305,6 +484,46 @@ class CallerService:
             scheduled_time_unix=batch.scheduled_time_unix if batch.scheduled_time_unix else scheduled_time_unix,
             provider=config.name,
             note=self._note(),
+        )
+
+    async def list_calls(
+        self,
+        limit: int = 20,
+        status: str | None = None,
+        to_number: str | None = None,
+        since: str | float | None = None,
+    ) -> CallListResult:
+        """The local call history from the store, newest first; no provider request.
+
+        Args:
+            limit: 1 to :data:`MAX_LIST_LIMIT`.
+            status: only this status (``dialling``, ``initiated``, ``failed``, ``outcome_unknown`` …).
+            to_number: only calls to this E.164 number.
+            since: only calls created since then: Unix seconds, or ISO 8601 (UTC when no offset).
+        Raises:
+            InvalidInput: a bad filter.
+        """
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+        if to_number is not None:
+            check_e164(to_number)
+        records = self._store.list_calls(
+            limit, status=_text(status, "status", 40), to_number=to_number, since=_since(since)
+        )
+        return CallListResult(
+            calls=[
+                CallRecordResult(
+                    call_id=r.call_id,
+                    to_number=r.to_number,
+                    scenario=r.scenario,
+                    status=r.status,
+                    conversation_id=r.conversation_id,
+                    created_at=iso(r.created_at),
+                    error=r.error,
+                )
+                for r in records
+            ],
+            count=len(records),
         )
 
     async def get_batch_status(self, batch_id: str) -> BatchStatusResult:
@@ -430,6 +649,27 @@ def _description(value: str | None, field: str) -> str | None:
 
 def _scenario(value: str | None) -> str | None:
     return normalize_scenario(_text(value, "scenario", MAX_SCENARIO_CHARS))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _since(value: str | float | None) -> float | None:
+    """Unix seconds from a number or an ISO 8601 text (naive = UTC).
+
+    Raises:
+        InvalidInput: neither.
+    """
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else float(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"since must be Unix seconds or ISO 8601 like 2026-11-21T09:00:00Z; got {_shown(value)}.") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
 
 
 def _shown(value: object) -> str:

@@ -116,6 +116,14 @@ class Provider(Protocol):
         """Place one outbound call; one HTTP request (plus at most one phone-number lookup per process)."""
         ...
 
+    async def preview_call(self, call: OutboundCall) -> dict[str, Any]:
+        """The request ``place_call`` would send (``method``, ``url``, ``headers`` without the key, ``body``)."""
+        ...
+
+    def preview_batch(self, batch: BatchSubmission) -> dict[str, Any]:
+        """The request ``submit_batch`` would send, as :meth:`preview_call`."""
+        ...
+
     async def submit_batch(self, batch: BatchSubmission) -> BatchCall:
         """Submit a batch call; one HTTP request."""
         ...

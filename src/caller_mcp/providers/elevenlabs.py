@@ -307,6 +307,27 @@ class ElevenLabsProvider:
         }
         return OUTBOUND_CALL_PATHS[phone_provider], body
 
+    async def preview_call(self, call: OutboundCall) -> dict[str, Any]:
+        """The exact request :meth:`place_call` would send, without sending it (a dry run).
+
+        Looks the phone number up if the phone provider is ``auto`` (a read; nothing is dialled).
+
+        Returns:
+            ``{"method", "url", "headers", "body"}``; the key header is shown as ``***``.
+        """
+        phone_provider = await self.phone_provider()
+        path, body = self.outbound_call_request(phone_provider, call)
+        return {"method": "POST", "url": self._config.api_base + path, "headers": {"xi-api-key": "***"}, "body": body}
+
+    def preview_batch(self, batch: BatchSubmission) -> dict[str, Any]:
+        """The exact request :meth:`submit_batch` would send, without sending it (a dry run)."""
+        return {
+            "method": "POST",
+            "url": self._config.api_base + "/v1/convai/batch-calling/submit",
+            "headers": {"xi-api-key": "***"},
+            "body": self.batch_request(batch),
+        }
+
     async def place_call(self, call: OutboundCall) -> OutboundCallResult:
         """Place one outbound call.
 
