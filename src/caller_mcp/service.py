@@ -68,6 +68,9 @@ MAX_LIST_LIMIT = 200
 #: ``confirm(summary) -> True`` when the person agreed to dial; given by the MCP layer when the
 #: client supports elicitation and CALLER_MCP_CONFIRM asks for it.
 Confirm = Callable[[str], Awaitable[bool]]
+#: C0 controls but tab, line feed and carriage return; DEL and C1 controls; lone surrogates
+#: (they cannot be encoded as UTF-8 for the provider or the store).
+_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 
 
@@ -630,7 +633,8 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
     """Trim an optional text argument; ``None`` when blank.
 
     Raises:
-        InvalidInput: longer than ``limit`` characters, or contains NUL.
+        InvalidInput: longer than ``limit`` characters, or contains a control character or a
+            lone surrogate.
     """
     if value is None:
         return None
@@ -638,8 +642,12 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
         raise InvalidInput(f"{field} must be a string.")
     if len(value) > limit:
         raise InvalidInput(f"{field} is {len(value):,} characters long; the limit is {limit:,}.")
-    if "\x00" in value:
-        raise InvalidInput(f"{field} contains a NUL character; remove it.")
+    bad = _FORBIDDEN_CHARS.search(value)
+    if bad:
+        raise InvalidInput(
+            f"{field} contains the control or invalid character U+{ord(bad.group()):04X} at position "
+            f"{bad.start()}; remove it (line breaks and tabs are fine)."
+        )
     return value.strip() or None
 
 
