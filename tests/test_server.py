@@ -286,3 +286,221 @@ async def test_wrong_arguments_are_tool_errors_not_crashes(connect, sandbox_app,
     assert "Traceback" not in text(result)
     assert not follow_up.is_error
     assert sandbox_app.state.sandbox.calls == {} and sandbox_app.state.sandbox.batches == {}
+
+
+# -- dial safety: duplicate guard, caps, dry run, confirmation, history ----------------------------
+
+from mcp_types import ElicitResult  # noqa: E402
+
+
+async def test_repeating_a_call_returns_the_earlier_one_instead_of_ringing_again(connect, sandbox_app):
+    async with connect() as client:
+        await client.call_tool("set_business_context", {"description": PIZZA, "scenario": "order a pizza"})
+        first = await client.call_tool("place_call", {"to_number": "+15551234567"})
+        again = await client.call_tool("place_call", {"to_number": "+15551234567", "scenario": "order a pizza."})
+        other_goal = await client.call_tool("place_call", {"to_number": "+15551234567", "scenario": "ask the hours"})
+        forced = await client.call_tool("place_call", {"to_number": "+15551234567", "allow_redial": True})
+    assert not first.is_error and not again.is_error
+    assert again.structured_content["duplicate_of"] == first.structured_content["call_id"]
+    assert again.structured_content["conversation_id"] == first.structured_content["conversation_id"]
+    assert "Not dialled again" in again.structured_content["message"]
+    assert other_goal.structured_content["duplicate_of"] is None
+    assert forced.structured_content["duplicate_of"] is None
+    assert len(sandbox_app.state.sandbox.calls) == 3  # first, other goal, forced
+
+
+async def test_redial_guard_expires(connect, db_path, sandbox_app):
+    settings = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_redial_guard_secs=0)
+    async with connect(settings) as client:
+        for _ in range(2):
+            result = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
+            assert result.structured_content["duplicate_of"] is None
+    assert len(sandbox_app.state.sandbox.calls) == 2
+
+
+async def test_concurrent_identical_calls_ring_once(connect, sandbox_app):
+    import anyio
+
+    results = []
+    async with connect() as client:
+
+        async def call():
+            results.append(await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(call)
+    assert len(sandbox_app.state.sandbox.calls) == 1
+    assert sum(r.structured_content["duplicate_of"] is None for r in results) == 1
+
+
+async def test_hourly_cap_counts_batch_recipients_survives_restart_and_says_when(connect, db_path, sandbox_app):
+    settings = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_max_calls_per_hour=3)
+    async with connect(settings) as client:
+        batch = await client.call_tool(
+            "submit_batch", {"recipients": ["+15551230000", "+15551230010"], "business_description": PIZZA}
+        )
+        assert not batch.is_error
+        third = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
+        assert not third.is_error
+    async with connect(settings) as client:  # a restart does not reset the count
+        fourth = await client.call_tool("place_call", {"to_number": "+15551234568", "business_description": PIZZA})
+        big = await client.call_tool("submit_batch", {"recipients": ["+15551230020"] * 4, "business_description": PIZZA})
+    assert fourth.is_error
+    assert "Hourly call cap reached: 3 calls in the last hour" in text(fourth)
+    assert "CALLER_MCP_MAX_CALLS_PER_HOUR=3" in text(fourth) and "is allowed at" in text(fourth)
+    assert big.is_error and "exceed CALLER_MCP_MAX_CALLS_PER_HOUR=3 on their own" in text(big)
+    assert len(sandbox_app.state.sandbox.calls) == 3  # 2 batch recipients + 1 call, nothing after
+
+
+async def test_batch_size_cap(connect, db_path, sandbox_app):
+    settings = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_max_batch_size=2)
+    async with connect(settings) as client:
+        result = await client.call_tool("submit_batch", {"recipients": ["+15551230000"] * 3, "business_description": PIZZA})
+    assert result.is_error and "3 recipients exceed CALLER_MCP_MAX_BATCH_SIZE=2" in text(result)
+    assert sandbox_app.state.sandbox.batches == {}
+
+
+async def test_sandbox_has_no_caps_unless_set(connect, sandbox_app):
+    async with connect() as client:
+        result = await client.call_tool(
+            "submit_batch", {"recipients": [f"+1555123{i:04d}" for i in range(1500)], "business_description": PIZZA}
+        )
+    assert not result.is_error, text(result)
+    assert result.structured_content["total_calls_scheduled"] == 1500
+
+
+async def test_dry_run_call_returns_the_exact_request_and_dials_nothing(connect, sandbox_app, db_path):
+    async with connect() as client:
+        result = await client.call_tool(
+            "place_call",
+            {"to_number": "+15551234567", "business_description": PIZZA, "scenario": "order a pizza", "dry_run": True},
+        )
+    answer = result.structured_content
+    assert not result.is_error and answer["dry_run"] is True and answer["status"] == "dry_run"
+    request = answer["request"]
+    assert request["method"] == "POST" and request["url"].endswith("/v1/convai/twilio/outbound-call")
+    assert request["headers"] == {"xi-api-key": "***"}
+    agent = request["body"]["conversation_initiation_client_data"]["conversation_config_override"]["agent"]
+    assert agent["first_message"] == "Hi, I'm calling because I'd like to order a pizza."
+    assert f"Business description: {PIZZA}" in agent["prompt"]["prompt"]
+    assert request["body"]["to_number"] == "+15551234567"
+    assert sandbox_app.state.sandbox.calls == {}
+    assert Store(db_path).list_calls() == []
+
+
+async def test_dry_run_still_applies_the_policy(connect):
+    async with connect() as client:
+        result = await client.call_tool(
+            "place_call", {"to_number": "+19005551234", "business_description": PIZZA, "dry_run": True}
+        )
+    assert result.is_error and "premium-rate" in text(result)
+
+
+async def test_dry_run_batch_shows_the_first_recipients_and_submits_nothing(connect, sandbox_app):
+    numbers = [f"+1555123{i:04d}" for i in range(10, 20)]
+    async with connect() as client:
+        result = await client.call_tool(
+            "submit_batch", {"recipients": numbers, "business_description": PIZZA, "dry_run": True}
+        )
+    answer = result.structured_content
+    assert answer["dry_run"] is True and answer["batch_id"] is None and answer["total_calls_scheduled"] == 10
+    assert [r["phone_number"] for r in answer["request"]["body"]["recipients"]] == numbers[:3]
+    assert answer["request"]["recipients_not_shown"] == 7
+    assert sandbox_app.state.sandbox.batches == {}
+
+
+def elicitation(action: str, confirm: bool = True, seen: list | None = None):
+    async def callback(context, params):
+        if seen is not None:
+            seen.append(params.message)
+        return ElicitResult(action=action, content={"confirm": confirm} if action == "accept" else None)
+
+    return callback
+
+
+@pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
+async def test_a_batch_the_person_does_not_confirm_is_not_submitted(settings, sandbox_app, action, confirm):
+    from mcp import Client
+
+    from caller_mcp.server import build_server
+    import httpx
+
+    seen: list[str] = []
+    server = build_server(settings, transport=httpx.ASGITransport(app=sandbox_app))
+    async with Client(server, elicitation_callback=elicitation(action, confirm, seen)) as client:
+        result = await client.call_tool(
+            "submit_batch", {"recipients": ["+15551230000", "+15551230010"], "business_description": PIZZA}
+        )
+    assert result.is_error and "did not confirm" in text(result)
+    assert sandbox_app.state.sandbox.batches == {}
+    assert "Submit 2 sandbox phone calls" in seen[0] and "+15551230000" in seen[0]
+
+
+async def test_confirmed_batch_is_submitted_and_single_calls_are_not_asked_by_default(settings, sandbox_app):
+    from mcp import Client
+
+    from caller_mcp.server import build_server
+    import httpx
+
+    seen: list[str] = []
+    server = build_server(settings, transport=httpx.ASGITransport(app=sandbox_app))
+    async with Client(server, elicitation_callback=elicitation("accept", True, seen)) as client:
+        batch = await client.call_tool("submit_batch", {"recipients": ["+15551230000"], "business_description": PIZZA})
+        call = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
+    assert not batch.is_error and not call.is_error
+    assert len(seen) == 1  # CALLER_MCP_CONFIRM=batch: only the batch was confirmed
+
+
+async def test_confirm_always_asks_for_single_calls(db_path, sandbox_app):
+    from mcp import Client
+
+    from caller_mcp.server import build_server
+    import httpx
+
+    settings = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_confirm="always")
+    server = build_server(settings, transport=httpx.ASGITransport(app=sandbox_app))
+    async with Client(server, elicitation_callback=elicitation("decline")) as client:
+        result = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
+    assert result.is_error and "did not confirm" in text(result)
+    assert sandbox_app.state.sandbox.calls == {}
+    assert Store(db_path).list_calls() == []
+
+
+async def test_confirm_never_and_clients_without_elicitation_are_not_asked(connect, db_path, sandbox_app):
+    never = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_confirm="never")
+    async with connect(never) as client:  # this client declares no elicitation either
+        result = await client.call_tool("submit_batch", {"recipients": ["+15551230000"], "business_description": PIZZA})
+    assert not result.is_error
+
+
+async def test_list_calls_shows_history_newest_first_with_filters(connect):
+    async with connect() as client:
+        await client.call_tool("set_business_context", {"description": PIZZA})
+        await client.call_tool("place_call", {"to_number": "+15551234567"})
+        await client.call_tool("place_call", {"to_number": "+15550000004"})  # refused by the provider
+        await client.call_tool("place_call", {"to_number": "+15551234568"})
+        everything = (await client.call_tool("list_calls", {})).structured_content
+        failed = (await client.call_tool("list_calls", {"status": "failed"})).structured_content
+        one = (await client.call_tool("list_calls", {"to_number": "+15551234567"})).structured_content
+        future = (await client.call_tool("list_calls", {"since": "2999-01-01T00:00:00Z"})).structured_content
+        bad = await client.call_tool("list_calls", {"since": "yesterday"})
+        too_many = await client.call_tool("list_calls", {"limit": 1000})
+    assert [c["to_number"] for c in everything["calls"]] == ["+15551234568", "+15550000004", "+15551234567"]
+    assert [c["status"] for c in everything["calls"]] == ["initiated", "failed", "initiated"]
+    assert failed["count"] == 1 and "carrier rejected" in failed["calls"][0]["error"]
+    assert one["count"] == 1 and one["calls"][0]["conversation_id"]
+    assert future["count"] == 0
+    assert bad.is_error and "since must be Unix seconds or ISO 8601" in text(bad)
+    assert too_many.is_error and "limit must be between 1 and 200" in text(too_many)
+
+
+async def test_invalid_numeric_configuration_is_reported_by_tools(monkeypatch, connect, db_path):
+    monkeypatch.setenv("CALLER_MCP_MAX_CALLS_PER_HOUR", "lots")
+    monkeypatch.setenv("CALLER_MCP_DB", str(db_path))
+    settings = Settings.load()
+    async with connect(settings) as client:
+        assert len((await client.list_tools()).tools) == len(TOOLS)
+        result = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
+    assert result.is_error
+    assert "Invalid configuration: CALLER_MCP_MAX_CALLS_PER_HOUR" in text(result)

@@ -87,16 +87,14 @@ class DialPolicy:
         import phonenumbers
         from phonenumbers import shortnumberinfo
 
-        parsed = phonenumbers.parse(number, None)  # cannot fail after the E.164 pattern
-        valid = phonenumbers.is_valid_number(parsed)
-        if self.real_provider:
-            if not valid:
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException as exc:  # e.g. an unassigned country code
+            if self.real_provider:
                 raise PolicyViolation(
-                    f"{number} is not a valid, assignable phone number (no country assigns that range); "
-                    "check the digits and the country code."
-                )
-            if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
-                raise PolicyViolation(f"{number} is not in canonical E.164 form; check the digits.")
+                    f"{number} is not a valid, assignable phone number (no country uses that code); check the country code."
+                ) from exc
+            return self._check_allowlist(number, None)
         region = phonenumbers.region_code_for_number(parsed)
         national = phonenumbers.national_significant_number(parsed)
         # Every region of the country code, not only the one the number is valid in: an invalid
@@ -106,10 +104,22 @@ class DialPolicy:
                 raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
             if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
                 raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
+        valid = phonenumbers.is_valid_number(parsed)
+        if self.real_provider:
+            if not valid:
+                raise PolicyViolation(
+                    f"{number} is not a valid, assignable phone number (no country assigns that range); "
+                    "check the digits and the country code."
+                )
+            if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
+                raise PolicyViolation(f"{number} is not in canonical E.164 form; check the digits.")
         if valid:
             kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
             if kind in REFUSED_TYPES:
                 raise PolicyViolation(f"{number} is {REFUSED_TYPES[kind]}; caller-mcp does not dial it.")
+        return self._check_allowlist(number, region)
+
+    def _check_allowlist(self, number: str, region: str | None) -> str:
         if self.has_allowlist and not self._allowed(number, region):
             raise PolicyViolation(
                 f"{number} is not on the operator's allowlist (CALLER_MCP_ALLOWED_NUMBERS / "

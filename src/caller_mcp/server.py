@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -85,31 +85,66 @@ class Confirmation(BaseModel):
     confirm: bool = Field(description="Dial now?")
 
 
-def _confirmer(ctx: Context, settings: Settings, kind: str) -> Any:
-    """A ``confirm(summary) -> bool`` that asks the person through MCP elicitation, or ``None``.
+#: What a confirmation resolver answers when it does not ask: go ahead, the policy is the guard.
+#: (The SDK wraps a resolver's plain value as an accepted elicitation.)
+NOT_ASKED = Confirmation(confirm=True)
+#: The confirmation parameter's value when the tool function is called without the resolver.
+_GO_AHEAD = AcceptedElicitation(data=NOT_ASKED)
 
-    ``None`` when ``CALLER_MCP_CONFIRM`` does not ask for this kind of dial (``never``; ``batch``
-    for a single call) or the client did not declare elicitation support: then the dial policy
-    is the guard. Consent is never read from a tool argument.
+
+def _asks(ctx: Context, kind: str) -> bool:
+    """Whether a dial of ``kind`` (``call`` or ``batch``) must be confirmed by the person.
+
+    Only when ``CALLER_MCP_CONFIRM`` says so (``always``; ``batch`` for batches) and the client
+    declared elicitation support; otherwise the dial policy is the guard. Consent is never read
+    from a tool argument.
 
     Raises:
         ToolError: ``CALLER_MCP_CONFIRM`` has an invalid value.
     """
     try:
-        mode = settings.confirm_mode()
+        mode = _service(ctx).settings.confirm_mode()
     except CallerError as exc:
         raise ToolError(str(exc)) from exc
     if mode == "never" or (mode == "batch" and kind != "batch"):
-        return None
+        return False
     capabilities = ctx.client_capabilities
-    if capabilities is None or capabilities.elicitation is None:
-        return None
+    return capabilities is not None and capabilities.elicitation is not None
 
-    async def confirm(summary: str) -> bool:
-        result = await ctx.elicit(summary, schema=Confirmation)
-        return result.action == "accept" and bool(result.data.confirm)
 
-    return confirm
+async def ask_call(
+    ctx: Context,
+    to_number: str,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    allow_redial: bool = False,
+    dry_run: bool = False,
+) -> Any:
+    """Resolver: ask the person before place_call dials, when required (see ``_asks``)."""
+    if dry_run or not _asks(ctx, "call"):
+        return NOT_ASKED
+    question = _service(ctx).call_question(to_number, business_description, scenario, allow_redial=allow_redial)
+    return NOT_ASKED if question is None else Elicit(question, Confirmation)
+
+async def ask_batch(
+    ctx: Context,
+    recipients: list[str | RecipientInput],
+    call_name: str | None = None,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    scheduled_time_unix: int | None = None,
+    dry_run: bool = False,
+) -> Any:
+    """Resolver: ask the person before submit_batch submits, when required (see ``_asks``)."""
+    if dry_run or not _asks(ctx, "batch"):
+        return NOT_ASKED
+    question = _service(ctx).batch_question(recipients, call_name, business_description, scenario, scheduled_time_unix)
+    return NOT_ASKED if question is None else Elicit(question, Confirmation)
+
+
+def _confirmed(answer: Any) -> bool:
+    """True when the person accepted and ticked ``confirm`` (or was not asked)."""
+    return isinstance(answer, AcceptedElicitation) and bool(answer.data.confirm)
 
 
 def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
@@ -153,6 +188,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         scenario: Annotated[str | None, SCENARIO_ARG] = None,
         allow_redial: Annotated[bool, Field(description="Ring again within the redial guard.")] = False,
         dry_run: Annotated[bool, Field(description="Check and show the request; do not dial.")] = False,
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_call)] = _GO_AHEAD,
     ) -> Annotated[CallToolResult, PlaceCallResult]:
         """Ring a phone number now: an AI caller plays a customer of the business and pursues the scenario.
 
@@ -168,7 +204,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
                 scenario,
                 allow_redial=allow_redial,
                 dry_run=dry_run,
-                confirm=None if dry_run else _confirmer(ctx, settings, "call"),
+                confirmed=_confirmed(confirmation),
             ),
             "place_call",
         )
@@ -185,6 +221,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         scenario: Annotated[str | None, Field(description="Caller goal for recipients without their own.")] = None,
         scheduled_time_unix: Annotated[int | None, Field(description="Start time, Unix seconds; omit to start now.")] = None,
         dry_run: Annotated[bool, Field(description="Check and show the request; do not submit.")] = False,
+        confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_batch)] = _GO_AHEAD,
     ) -> Annotated[CallToolResult, SubmitBatchResult]:
         """Schedule AI test calls to many numbers at once, each with its own goal if given.
 
@@ -200,7 +237,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
                     scenario,
                     scheduled_time_unix,
                     dry_run=dry_run,
-                    confirm=None if dry_run else _confirmer(ctx, settings, "batch"),
+                    confirmed=_confirmed(confirmation),
                 ),
                 "submit_batch",
             )

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -64,14 +65,26 @@ MAX_DRY_RUN_RECIPIENTS = 3
 CAP_WINDOW_SECS = 3600
 #: Longest local call history ``list_calls`` returns.
 MAX_LIST_LIMIT = 200
-
-#: ``confirm(summary) -> True`` when the person agreed to dial; given by the MCP layer when the
-#: client supports elicitation and CALLER_MCP_CONFIRM asks for it.
-Confirm = Callable[[str], Awaitable[bool]]
 #: C0 controls but tab, line feed and carriage return; DEL and C1 controls; lone surrogates
 #: (they cannot be encoded as UTF-8 for the provider or the store).
 _FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class _PreparedCall:
+    config: ProviderConfig
+    description: str
+    scenario: str
+    outbound: OutboundCall
+
+
+@dataclass(frozen=True)
+class _PreparedBatch:
+    config: ProviderConfig
+    name: str
+    requests: list[BatchRecipientRequest]
+    summary: list[dict[str, Any]]
 
 
 def iso(ts: float) -> str:
@@ -94,6 +107,11 @@ class CallerService:
         self._transport = transport
         self._provider: Provider | None = None
         self._config: ProviderConfig | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this service was built with."""
+        return self._settings
 
     @property
     def _store(self) -> Store:
@@ -249,39 +267,11 @@ class CallerService:
 
     # -- single call ---------------------------------------------------------------------------
 
-    async def place_call(
-        self,
-        to_number: str,
-        business_description: str | None = None,
-        scenario: str | None = None,
-        *,
-        allow_redial: bool = False,
-        dry_run: bool = False,
-        confirm: Confirm | None = None,
-    ) -> PlaceCallResult:
-        """Have the AI caller ring ``to_number`` and play a customer (seed 002 ``/api/call``).
+    def _prepare_call(self, to_number: str, business_description: str | None, scenario: str | None) -> _PreparedCall:
+        """Resolve description and scenario and apply the dial policy (no dial, no request).
 
-        The description comes from the argument, else the stored context; the scenario from the
-        argument, else the context, else seed 002's default. The number goes through the dial
-        policy and the caps; the call is recorded as ``dialling`` before the request and updated
-        with the outcome after it.
-
-        Args:
-            allow_redial: dial even if the same number was called with the same scenario within
-                ``CALLER_MCP_REDIAL_GUARD_SECS`` (otherwise that earlier call is returned).
-            dry_run: check everything and return the exact request, without dialling.
-            confirm: asks the person; ``False`` means do not dial.
-        Returns:
-            Seed 002's answer (``ok``, ``status``, ``message`` = ``Call initiated.`` …) plus the
-            local ``call_id`` and the provider name; or the earlier call (``duplicate_of``); or
-            the request (``dry_run``).
         Raises:
-            InvalidInput: bad number (seed 002's E.164 text) or no description
-                (``Provide a business description first.``).
-            PolicyViolation: the number must not be dialled; CapExceeded: a cap is reached;
-                NotConfirmed: the person declined.
-            ConfigError: missing or invalid environment variables.
-            ProviderError: the provider refused, was unreachable, or the outcome is unknown.
+            InvalidInput, PolicyViolation, ConfigError: as for :meth:`place_call`.
         """
         context = self._store.get_context()
         description = _description(business_description, "business_description") or (
@@ -294,9 +284,72 @@ class CallerService:
         config = self.provider_config()
         self.policy().check(to_number)
         script = build_script(description, goal)
-        provider = self.provider()
-        outbound = OutboundCall(to_number=to_number, client_data=script.client_data())
+        return _PreparedCall(
+            config=config,
+            description=description,
+            scenario=goal,
+            outbound=OutboundCall(to_number=to_number, client_data=script.client_data()),
+        )
 
+    def call_question(
+        self, to_number: str, business_description: str | None = None, scenario: str | None = None,
+        *, allow_redial: bool = False,
+    ) -> str | None:
+        """The question to ask the person before :meth:`place_call` dials, or ``None`` when
+        that call would not dial (a check fails, or the duplicate guard returns an earlier call).
+
+        Never raises: a failing check is reported by :meth:`place_call` itself.
+        """
+        try:
+            call = self._prepare_call(to_number, business_description, scenario)
+            if not allow_redial and self._duplicate_of(to_number, call.scenario) is not None:
+                return None
+            self._check_caps(1, batch=False)
+        except CallerError:
+            return None
+        return (
+            f"Place a {'sandbox' if call.config.is_sandbox else 'REAL, paid'} phone call to {to_number}?\n"
+            f"Scenario: {call.scenario}\nBusiness: {_clip(call.description, 200)}"
+        )
+
+    async def place_call(
+        self,
+        to_number: str,
+        business_description: str | None = None,
+        scenario: str | None = None,
+        *,
+        allow_redial: bool = False,
+        dry_run: bool = False,
+        confirmed: bool = True,
+    ) -> PlaceCallResult:
+        """Have the AI caller ring ``to_number`` and play a customer (seed 002 ``/api/call``).
+
+        The description comes from the argument, else the stored context; the scenario from the
+        argument, else the context, else seed 002's default. The number goes through the dial
+        policy and the caps; the call is recorded as ``dialling`` before the request and updated
+        with the outcome after it.
+
+        Args:
+            allow_redial: dial even if the same number was called with the same scenario within
+                ``CALLER_MCP_REDIAL_GUARD_SECS`` (otherwise that earlier call is returned).
+            dry_run: check everything and return the exact request, without dialling.
+            confirmed: ``False`` when the person was asked (:meth:`call_question`) and did not
+                agree: nothing is dialled.
+        Returns:
+            Seed 002's answer (``ok``, ``status``, ``message`` = ``Call initiated.`` …) plus the
+            local ``call_id`` and the provider name; or the earlier call (``duplicate_of``); or
+            the request (``dry_run``).
+        Raises:
+            InvalidInput: bad number (seed 002's E.164 text) or no description
+                (``Provide a business description first.``).
+            PolicyViolation: the number must not be dialled; CapExceeded: a cap is reached;
+                NotConfirmed: the person declined.
+            ConfigError: missing or invalid environment variables.
+            ProviderError: the provider refused, was unreachable, or the outcome is unknown.
+        """
+        call = self._prepare_call(to_number, business_description, scenario)
+        config, goal, description, outbound = call.config, call.scenario, call.description, call.outbound
+        provider = self.provider()
         earlier = None if allow_redial else self._duplicate_of(to_number, goal)
         if earlier is not None and not dry_run:
             return self._duplicate_answer(earlier)
@@ -317,17 +370,8 @@ class CallerService:
                 request=await provider.preview_call(outbound),
                 note=self._note(),
             )
-        if confirm is not None:
-            if not await confirm(
-                f"Place a {'sandbox' if config.is_sandbox else 'REAL, paid'} phone call to {to_number}?\n"
-                f"Scenario: {goal}\nBusiness: {_clip(description, 200)}"
-            ):
-                raise NotConfirmed("Not dialled: the person did not confirm the call.")
-            # The same call may have been placed while the person was deciding.
-            earlier = None if allow_redial else self._duplicate_of(to_number, goal)
-            if earlier is not None:
-                return self._duplicate_answer(earlier)
-            self._check_caps(1, batch=False)
+        if not confirmed:
+            raise NotConfirmed("Not dialled: the person did not confirm the call.")
 
         # From the duplicate check to this insert nothing awaits, so a concurrent identical
         # place_call in this process sees the row below and is guarded.
@@ -366,36 +410,18 @@ class CallerService:
 
     # -- batches -------------------------------------------------------------------------------
 
-    async def submit_batch(
+    def _prepare_batch(
         self,
         recipients: list[str | RecipientInput | dict],
-        call_name: str | None = None,
-        business_description: str | None = None,
-        scenario: str | None = None,
-        scheduled_time_unix: int | None = None,
-        *,
-        dry_run: bool = False,
-        confirm: Confirm | None = None,
-    ) -> SubmitBatchResult:
-        """Submit one batch call: every recipient gets its own prompt and first message.
+        call_name: str | None,
+        business_description: str | None,
+        scenario: str | None,
+        scheduled_time_unix: int | None,
+    ) -> _PreparedBatch:
+        """Check every recipient and build each one's request (no request is sent).
 
-        Every entry is checked first; if any is bad, nothing is sent and the error names each bad
-        entry by index and value.
-
-        Args:
-            recipients: E.164 strings, or objects with ``phone_number`` and optional ``scenario``
-                and ``business_description``.
-            call_name: the batch's name; generated when absent.
-            business_description, scenario: defaults for recipients that give none (then the
-                stored context, then seed 002's default scenario).
-            scheduled_time_unix: when to start (Unix seconds); ``None`` starts now.
-            dry_run, confirm: as for :meth:`place_call`.
-        Returns:
-            The batch id, name, status and count of scheduled calls (or the request, on a dry run).
         Raises:
-            InvalidInput: a bad entry or argument (nothing was sent).
-            ConfigError, PolicyViolation, CapExceeded, NotConfirmed, ProviderError: as for
-            :meth:`place_call`.
+            InvalidInput: naming every bad entry by index and value; PolicyViolation, ConfigError.
         """
         if not isinstance(recipients, list) or not recipients:
             raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
@@ -440,6 +466,64 @@ class CallerService:
                 f"submit again:\n{listed}{more}"
             )
 
+        return _PreparedBatch(config=config, name=name, requests=requests, summary=summary)
+
+    def batch_question(
+        self,
+        recipients: list[str | RecipientInput | dict],
+        call_name: str | None = None,
+        business_description: str | None = None,
+        scenario: str | None = None,
+        scheduled_time_unix: int | None = None,
+    ) -> str | None:
+        """The question to ask the person before :meth:`submit_batch` submits, or ``None`` when
+        it would not submit (a check fails). Never raises."""
+        try:
+            batch = self._prepare_batch(recipients, call_name, business_description, scenario, scheduled_time_unix)
+            self._check_caps(len(batch.requests), batch=True)
+        except CallerError:
+            return None
+        numbers = ", ".join(r.phone_number for r in batch.requests[:5]) + (" …" if len(batch.requests) > 5 else "")
+        goals = sorted({entry["scenario"] for entry in batch.summary})
+        return (
+            f"Submit {len(batch.requests):,} {'sandbox' if batch.config.is_sandbox else 'REAL, paid'} phone calls "
+            f"(batch '{batch.name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
+            f"{_clip('; '.join(goals), 300)}"
+        )
+
+    async def submit_batch(
+        self,
+        recipients: list[str | RecipientInput | dict],
+        call_name: str | None = None,
+        business_description: str | None = None,
+        scenario: str | None = None,
+        scheduled_time_unix: int | None = None,
+        *,
+        dry_run: bool = False,
+        confirmed: bool = True,
+    ) -> SubmitBatchResult:
+        """Submit one batch call: every recipient gets its own prompt and first message.
+
+        Every entry is checked first; if any is bad, nothing is sent and the error names each bad
+        entry by index and value.
+
+        Args:
+            recipients: E.164 strings, or objects with ``phone_number`` and optional ``scenario``
+                and ``business_description``.
+            call_name: the batch's name; generated when absent.
+            business_description, scenario: defaults for recipients that give none (then the
+                stored context, then seed 002's default scenario).
+            scheduled_time_unix: when to start (Unix seconds); ``None`` starts now.
+            dry_run, confirmed: as for :meth:`place_call` (the question: :meth:`batch_question`).
+        Returns:
+            The batch id, name, status and count of scheduled calls (or the request, on a dry run).
+        Raises:
+            InvalidInput: a bad entry or argument (nothing was sent).
+            ConfigError, PolicyViolation, CapExceeded, NotConfirmed, ProviderError: as for
+            :meth:`place_call`.
+        """
+        batch = self._prepare_batch(recipients, call_name, business_description, scenario, scheduled_time_unix)
+        config, name, requests, summary = batch.config, batch.name, batch.requests, batch.summary
         self._check_caps(len(requests), batch=True)
         provider = self.provider()
         submission = BatchSubmission(call_name=name, recipients=requests, scheduled_time_unix=scheduled_time_unix)
@@ -459,32 +543,25 @@ class CallerService:
                 request=request,
                 note=self._note(),
             )
-        if confirm is not None:
-            numbers = ", ".join(r.phone_number for r in requests[:5]) + (" …" if len(requests) > 5 else "")
-            goals = sorted({entry["scenario"] for entry in summary})
-            if not await confirm(
-                f"Submit {len(requests):,} {'sandbox' if config.is_sandbox else 'REAL, paid'} phone calls "
-                f"(batch '{name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
-                f"{_clip('; '.join(goals), 300)}"
-            ):
-                raise NotConfirmed("Not submitted: the person did not confirm the batch.")
+        if not confirmed:
+            raise NotConfirmed("Not submitted: the person did not confirm the batch.")
         local_id = f"batch_{uuid.uuid4().hex[:20]}"
         self._store.record_batch_intent(
             local_id=local_id, provider=config.name, name=name, recipients=summary, scheduled_time_unix=scheduled_time_unix
         )
-        batch = await _recorded(
+        created = await _recorded(
             provider.submit_batch(submission),
             lambda status, error: self._store.record_batch_outcome(local_id, status=status, error=error),
             f"The submission is recorded locally as {local_id}. Check the provider's batch list before "
             "submitting again, or the numbers may ring twice.",
         )
-        self._store.record_batch_outcome(local_id, status=batch.status, batch_id=batch.batch_id)
+        self._store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id)
         return SubmitBatchResult(
-            batch_id=batch.batch_id,
-            name=batch.name or name,
-            status=batch.status,
-            total_calls_scheduled=batch.total_calls_scheduled or len(requests),
-            scheduled_time_unix=batch.scheduled_time_unix if batch.scheduled_time_unix else scheduled_time_unix,
+            batch_id=created.batch_id,
+            name=created.name or name,
+            status=created.status,
+            total_calls_scheduled=created.total_calls_scheduled or len(requests),
+            scheduled_time_unix=created.scheduled_time_unix if created.scheduled_time_unix else scheduled_time_unix,
             provider=config.name,
             note=self._note(),
         )

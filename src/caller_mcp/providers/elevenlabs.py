@@ -375,7 +375,12 @@ class ElevenLabsProvider:
     async def submit_batch(self, batch: BatchSubmission) -> BatchCall:
         """Submit a batch call; answers the created batch (``BatchCallResponse``)."""
         answer = await self._send("POST", "/v1/convai/batch-calling/submit", body=self.batch_request(batch), places_call=True)
-        return _batch_from(answer)
+        try:
+            return _batch_from(answer)
+        except ProviderError as exc:  # a 200 means it was accepted: the batch may well exist
+            raise OutcomeUnknown(
+                f"{self._display} accepted the batch but its answer has no batch id: the calls may be scheduled."
+            ) from exc
 
     async def get_batch(self, batch_id: str) -> BatchCall:
         """``GET /v1/convai/batch-calling/{batch_id}``: the batch with every recipient."""
