@@ -92,9 +92,17 @@ async def main() -> None:
                 "get_batch_status (after cancel)",
                 await client.call_tool("get_batch_status", {"batch_id": batch["batch_id"]}),
             )
-            refused = await client.call_tool("place_call", {"to_number": "555-1234"})
-            print("\n== place_call with a bad number (expected tool error)")
-            print("  ", refused.content[0].text)
+            again = await client.call_tool("place_call", {"to_number": "+15551234567"})
+            print("\n== place_call +15551234567 again (the redial guard answers; no second call)")
+            print("  ", again.structured_content["message"])
+            for number in ("555-1234", "+19005551234"):
+                refused = await client.call_tool("place_call", {"to_number": number})
+                print(f"\n== place_call {number} (refused by the dial policy)")
+                print("  ", refused.content[0].text)
+            history = await client.call_tool("list_calls", {})
+            print("\n== list_calls")
+            for call in history.structured_content["calls"]:
+                print(f"   {call['created_at']}  {call['to_number']}  {call['status']}  {call['call_id']}")
         print(f"\nDone: batch {status['batch_id']} ended {status['status']}.")
 
 
