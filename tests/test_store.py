@@ -105,3 +105,14 @@ async def test_unwritable_database_is_a_config_error_naming_the_variable(tmp_pat
     service = CallerService(Settings(_env_file=None, caller_mcp_db=blocker / "db.sqlite3"))
     with pytest.raises(ConfigError, match="CALLER_MCP_DB"):
         await service.set_context("We are X.")
+
+
+def test_a_second_store_in_the_same_process_leaves_live_requests_alone(db_path):
+    first = Store(db_path)
+    first.record_call_intent(call_id="c1", provider="sandbox", to_number="+15551234567", scenario="s", business_description="d")
+    second = Store(db_path)
+    assert second.get_call("c1").status == "dialling"
+    first.close()  # the writer is gone now: a later store takes the row as interrupted
+    third = Store(db_path)
+    assert third.get_call("c1").status == "outcome_unknown"
+    assert "stopped while the request was in flight" in third.get_call("c1").error

@@ -702,7 +702,11 @@ async def _recorded(request: Awaitable[T], record: Callable[[str, str], Any], un
         record("failed", str(exc))
         raise
     except BaseException as exc:
-        record("outcome_unknown", type(exc).__name__)
+        record(
+            "outcome_unknown",
+            f"The request was interrupted ({type(exc).__name__}: client timeout, cancellation or shutdown) "
+            "after it may have reached the provider; check the provider's call history before calling again.",
+        )
         raise
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
+#: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
+_LIVE_OWNERS: set[str] = set()
 #: On systems where a process cannot be probed (Windows), an in-flight row older than this is
 #: taken as interrupted; far longer than any request may take (connect + read timeouts).
 STALE_IN_FLIGHT_SECS = 600
@@ -142,10 +144,12 @@ class Store:
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
+        _LIVE_OWNERS.add(self.owner)
         self.recover_interrupted()
 
     def close(self) -> None:
         """Close the connection; every write is already committed."""
+        _LIVE_OWNERS.discard(self.owner)
         self._db.close()
 
     # -- business context ----------------------------------------------------------------------
@@ -261,11 +265,11 @@ class Store:
         changed = 0
         for table, key, status in (("calls", "call_id", "dialling"), ("batches", "local_id", "submitting")):
             rows = self._db.execute(
-                f"SELECT {key}, pid, created_at FROM {table} WHERE status = ? AND (owner IS NULL OR owner != ?)",
+                f"SELECT {key}, pid, owner, created_at FROM {table} WHERE status = ? AND (owner IS NULL OR owner != ?)",
                 (status, self.owner),
             ).fetchall()
             for row in rows:
-                if _process_alive(row["pid"], row["created_at"]):
+                if _writer_alive(row["pid"], row["owner"], row["created_at"]):
                     continue
                 changed += self._db.execute(
                     f"UPDATE {table} SET status = 'outcome_unknown', error = ?, updated_at = ? "
@@ -338,14 +342,14 @@ class Store:
         return BatchRecord(**dict(row)) if row else None
 
 
-def _process_alive(pid: int | None, created_at: float) -> bool:
-    """Whether the process that wrote an in-flight row may still be working on it."""
+def _writer_alive(pid: int | None, owner: str | None, created_at: float) -> bool:
+    """Whether the store that wrote an in-flight row may still be working on it."""
     if pid is None:
         return False
+    if pid == os.getpid():  # this process: alive if that store is still open here
+        return owner in _LIVE_OWNERS
     if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
         return time.time() - created_at < STALE_IN_FLIGHT_SECS
-    if pid == os.getpid():  # our pid, but not our owner token: an earlier process that had it
-        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
