@@ -381,9 +381,9 @@ async def _serve_stdio(server: MCPServer) -> None:
             async with send:
                 async for item in read_stream:
                     if isinstance(item, Exception):
-                        code, text = _classify_bad_line(item, json)
+                        code, text, request_id = _classify_bad_line(item, json)
                         logger.warning("answered a malformed stdin line with %s", code)
-                        error = JSONRPCError(jsonrpc="2.0", id=None, error=ErrorData(code=code, message=text))
+                        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
                         await write_stream.send(SessionMessage(error))
                         continue
                     await send.send(item)
@@ -394,9 +394,37 @@ async def _serve_stdio(server: MCPServer) -> None:
             tg.cancel_scope.cancel()
 
 
-def _classify_bad_line(exc: Exception, json_module: Any) -> tuple[int, str]:
-    """JSON-RPC error code and message for a stdin line the SDK could not read as a message."""
-    text = str(exc)
-    if "json_invalid" in text or "Invalid JSON" in text or "EOF while parsing" in text:
-        return -32700, "Parse error: the line is not valid JSON. Send one JSON-RPC 2.0 message per line."
-    return -32600, "Invalid Request: the line is JSON but not a JSON-RPC 2.0 message."
+def _classify_bad_line(exc: Exception, json_module: Any) -> tuple[int, str, str | int | None]:
+    """JSON-RPC error code, message and request id for a stdin line the SDK could not read.
+
+    When the line is JSON with a usable ``id`` (it failed only the SDK's stricter reading, e.g.
+    a lone surrogate in a string), the error carries that id so the client is not left waiting.
+    """
+    raw = None
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            raw = first.get("input") if isinstance(first, dict) else None
+        except Exception:  # noqa: BLE001 - best effort only
+            raw = None
+    parse_error = -32700, "Parse error: the line is not valid JSON. Send one JSON-RPC 2.0 message per line.", None
+    message: Any = raw if isinstance(raw, dict) else None
+    if isinstance(raw, (str, bytes)):
+        try:
+            message = json_module.loads(raw)
+        except ValueError:
+            return parse_error
+    elif message is None and ("json_invalid" in str(exc) or "Invalid JSON" in str(exc)):
+        return parse_error
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+        request_id = None
+    if request_id is not None:
+        return (
+            -32600,
+            "Invalid Request: the message could not be read (invalid Unicode such as a lone surrogate, "
+            "or a field of the wrong type).",
+            request_id,
+        )
+    return -32600, "Invalid Request: the line is JSON but not a JSON-RPC 2.0 message.", None

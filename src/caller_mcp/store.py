@@ -314,12 +314,22 @@ class Store:
     def record_batch_outcome(
         self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
     ) -> BatchRecord:
-        """Write the outcome of a submission (the provider's batch id and status, or the error)."""
-        self._db.execute(
-            "UPDATE batches SET status = ?, batch_id = COALESCE(?, batch_id), error = ?, updated_at = ? "
-            "WHERE local_id = ?",
-            (status, batch_id, error, time.time(), local_id),
-        )
+        """Write the outcome of a submission (the provider's batch id and status, or the error).
+
+        A batch id already recorded for another local batch is not stored twice; the row keeps
+        the outcome and says so in ``error``.
+        """
+        try:
+            self._db.execute(
+                "UPDATE batches SET status = ?, batch_id = COALESCE(?, batch_id), error = ?, updated_at = ? "
+                "WHERE local_id = ?",
+                (status, batch_id, error, time.time(), local_id),
+            )
+        except sqlite3.IntegrityError:
+            self._db.execute(
+                "UPDATE batches SET status = ?, error = ?, updated_at = ? WHERE local_id = ?",
+                (status, f"The provider returned batch id {batch_id}, already recorded for another batch.", time.time(), local_id),
+            )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
 
     def update_batch_status(self, batch_id: str, status: str) -> None:
