@@ -24,6 +24,7 @@ bench: install
 	$(PY) benchmarks/cold_start.py
 	$(PY) benchmarks/tools_list_size.py
 	$(PY) benchmarks/requests_per_call.py
+	$(PY) benchmarks/fault_table.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
