@@ -32,13 +32,13 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
 
 INSTRUCTIONS = (
     "caller-mcp places real AI phone calls: an AI caller rings a business line and plays a customer "
     "with a goal (scenario). Typical flow: set_business_context → place_call (one number) or "
-    "submit_batch (many) → get_batch_status → cancel_batch if needed. Every call costs money and "
-    "rings a real phone unless the answer says provider 'sandbox'."
+    "submit_batch (many) → get_batch_status → cancel_batch if needed; list_calls shows the history. "
+    "Every call costs money and rings a real phone unless the answer says provider 'sandbox'; "
+    "dry_run=true checks a call without dialling."
 )
 
 E164 = Field(description="Destination in E.164, e.g. +15551234567.")
@@ -125,6 +125,7 @@ async def ask_call(
         return NOT_ASKED
     question = _service(ctx).call_question(to_number, business_description, scenario, allow_redial=allow_redial)
     return NOT_ASKED if question is None else Elicit(question, Confirmation)
+
 
 async def ask_batch(
     ctx: Context,
