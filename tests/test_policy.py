@@ -1,7 +1,7 @@
 import pytest
 
 from caller_mcp.errors import InvalidInput, PolicyViolation
-from caller_mcp.policy import E164_ERROR, check_dialable, check_e164
+from caller_mcp.policy import E164_ERROR, DialPolicy, check_e164
 
 
 @pytest.mark.parametrize("number", ["+15551234567", "+442071234567", "+81312345678", "+12345678", "+123456789012345"])
@@ -21,24 +21,22 @@ def test_seed_invalid_examples_fail_with_seed_text(number):
 
 
 def test_sandbox_accepts_fictional_555_numbers():
-    assert check_dialable("+15551234567", real_provider=False) == "+15551234567"
+    assert DialPolicy(real_provider=False).check("+15551234567") == "+15551234567"
 
 
 def test_real_provider_refuses_numbers_no_country_assigns():
     with pytest.raises(PolicyViolation, match="not a valid, assignable phone number"):
-        check_dialable("+15551234567", real_provider=True)
+        DialPolicy(real_provider=True).check("+15551234567")
 
 
 def test_real_provider_accepts_a_valid_number():
-    assert check_dialable("+14155552671", real_provider=True) == "+14155552671"
+    assert DialPolicy(real_provider=True).check("+14155552671") == "+14155552671"
 
 
 def test_real_provider_still_applies_seed_format_first():
     with pytest.raises(InvalidInput, match="E.164"):
-        check_dialable("4155552671", real_provider=True)
+        DialPolicy(real_provider=True).check("4155552671")
 
-
-from caller_mcp.policy import DialPolicy  # noqa: E402
 
 
 @pytest.mark.parametrize(

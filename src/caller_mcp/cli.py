@@ -23,6 +23,17 @@ def _configure_logging(level: str) -> None:
     root.setLevel(resolved if isinstance(resolved, int) else logging.WARNING)
 
 
+def _positive(text: str) -> float:
+    """argparse type: a number greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caller-mcp",
@@ -33,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox-api", help="serve the ElevenLabs emulator over HTTP on loopback")
     sandbox.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1, loopback only)")
-    sandbox.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second (default 1)")
+    sandbox.add_argument("--speed", type=_positive, default=1.0, help="sandbox seconds per real second (default 1)")
     sandbox.add_argument("--api-key", default=None, help="the xi-api-key it accepts (default 'sandbox')")
     return parser
 
@@ -61,15 +72,13 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
     from .config import SANDBOX_API_KEY
     from .sandbox import create_app
 
-    if args.speed <= 0:
-        print("caller-mcp sandbox-api: --speed must be positive", file=sys.stderr)
-        return 2
     _configure_logging("INFO")
     app = create_app(api_key=args.api_key or SANDBOX_API_KEY, speed=args.speed)
-    print(
-        f"Sandbox ElevenLabs API on http://{args.host}:{args.port} (xi-api-key: {'<custom>' if args.api_key else SANDBOX_API_KEY}). "
-        "No real phone is ever dialled.",
-        file=sys.stderr,
+    logging.getLogger("caller_mcp").info(
+        "Sandbox ElevenLabs API on http://%s:%s (xi-api-key: %s). No real phone is ever dialled.",
+        args.host,
+        args.port,
+        "<custom>" if args.api_key else SANDBOX_API_KEY,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -28,7 +28,13 @@ SANDBOX_AGENT_ID = "agent_sandbox"
 SANDBOX_PHONE_NUMBER_ID = "phnum_sandbox_twilio"
 SANDBOX_SIP_PHONE_NUMBER_ID = "phnum_sandbox_sip"
 SANDBOX_API_BASE = "http://sandbox.caller-mcp.invalid"
+#: Said in every sandbox answer, by the tools and by the emulator.
+SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 
+#: Seconds to wait for a TCP/TLS connection to the provider (``CALLER_MCP_CONNECT_TIMEOUT_SECS``).
+DEFAULT_CONNECT_TIMEOUT_SECS = 5.0
+#: Seconds to wait for the provider's answer once the request is sent (``CALLER_MCP_READ_TIMEOUT_SECS``).
+DEFAULT_READ_TIMEOUT_SECS = 20.0
 DEFAULT_MAX_CALLS_PER_HOUR = 60
 DEFAULT_MAX_BATCH_SIZE = 1_000
 CONFIRM_MODES = ("always", "batch", "never")
@@ -63,8 +69,8 @@ class Settings(BaseSettings):
     caller_mcp_redial_guard_secs: float = Field(default=120.0, ge=0, description="Duplicate-call window.")
     caller_mcp_confirm: str = Field(default="batch", description="always | batch | never (elicitation).")
     # Provider client.
-    caller_mcp_connect_timeout_secs: float = Field(default=5.0, gt=0, le=60)
-    caller_mcp_read_timeout_secs: float = Field(default=20.0, gt=0, le=45)
+    caller_mcp_connect_timeout_secs: float = Field(default=DEFAULT_CONNECT_TIMEOUT_SECS, gt=0, le=60)
+    caller_mcp_read_timeout_secs: float = Field(default=DEFAULT_READ_TIMEOUT_SECS, gt=0, le=45)
 
     _problem: str | None = PrivateAttr(default=None)
 
@@ -215,8 +221,8 @@ class ProviderConfig:
     agent_id: str
     agent_phone_number_id: str
     phone_provider: PhoneProvider
-    connect_timeout_secs: float = 5.0
-    read_timeout_secs: float = 20.0
+    connect_timeout_secs: float = DEFAULT_CONNECT_TIMEOUT_SECS
+    read_timeout_secs: float = DEFAULT_READ_TIMEOUT_SECS
 
     @property
     def is_sandbox(self) -> bool:

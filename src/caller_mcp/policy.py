@@ -133,7 +133,3 @@ class DialPolicy:
                 return True
         return region is not None and region in self.allowed_countries
 
-
-def check_dialable(to_number: object, *, real_provider: bool) -> str:
-    """Apply :class:`DialPolicy` with no allowlist; see :meth:`DialPolicy.check`."""
-    return DialPolicy(real_provider=real_provider).check(to_number)

@@ -7,6 +7,7 @@ service (store + provider) lives in the server's lifespan and is reached through
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -65,8 +66,6 @@ async def _run(awaitable: Awaitable[T], tool: str) -> T:
         return await awaitable
     except CallerError as exc:
         raise ToolError(str(exc)) from exc
-    except ToolError:
-        raise
     except Exception as exc:
         logger.exception("unexpected failure in %s", tool)
         raise ToolError(
@@ -262,10 +261,7 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
         """The calls this server placed, newest first, from its local records (survives restarts).
         Free: no provider request. outcome_unknown means the provider may have dialled; check before
         placing that call again."""
-        since_value: str | float | None = since
-        if since is not None and since.strip().replace(".", "", 1).isdigit():
-            since_value = float(since)
-        return _result(await _run(_service(ctx).list_calls(limit, status, to_number, since_value), "list_calls"))
+        return _result(await _run(_service(ctx).list_calls(limit, status, to_number, since), "list_calls"))
 
     async def cancel_batch(
         batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context
@@ -358,8 +354,8 @@ def run_stdio(server: MCPServer) -> None:
 
     The SDK's stdio loop drops such lines silently, which leaves a client waiting forever. Here a
     line that does not parse gets ``-32700 Parse error`` (``-32600 Invalid Request`` when it is
-    JSON but not a JSON-RPC message), with ``id: null`` as JSON-RPC 2.0 prescribes, and the
-    server keeps serving.
+    JSON but not a JSON-RPC message), with the request's id when one can be read and ``id: null``
+    otherwise, as JSON-RPC 2.0 prescribes, and the server keeps serving.
     """
     import anyio
 
@@ -367,8 +363,6 @@ def run_stdio(server: MCPServer) -> None:
 
 
 async def _serve_stdio(server: MCPServer) -> None:
-    import json
-
     import anyio
     from mcp.server.stdio import stdio_server
     from mcp.shared.message import SessionMessage
@@ -382,7 +376,7 @@ async def _serve_stdio(server: MCPServer) -> None:
             async with send:
                 async for item in read_stream:
                     if isinstance(item, Exception):
-                        code, text, request_id = _classify_bad_line(item, json)
+                        code, text, request_id = _classify_bad_line(item)
                         logger.warning("answered a malformed stdin line with %s", code)
                         error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
                         await write_stream.send(SessionMessage(error))
@@ -395,7 +389,7 @@ async def _serve_stdio(server: MCPServer) -> None:
             tg.cancel_scope.cancel()
 
 
-def _classify_bad_line(exc: Exception, json_module: Any) -> tuple[int, str, str | int | None]:
+def _classify_bad_line(exc: Exception) -> tuple[int, str, str | int | None]:
     """JSON-RPC error code, message and request id for a stdin line the SDK could not read.
 
     When the line is JSON with a usable ``id`` (it failed only the SDK's stricter reading, e.g.
@@ -413,7 +407,7 @@ def _classify_bad_line(exc: Exception, json_module: Any) -> tuple[int, str, str 
     message: Any = raw if isinstance(raw, dict) else None
     if isinstance(raw, (str, bytes)):
         try:
-            message = json_module.loads(raw)
+            message = json.loads(raw)
         except ValueError:
             return parse_error
     elif message is None and ("json_invalid" in str(exc) or "Invalid JSON" in str(exc)):

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .config import ProviderConfig, Settings
+from .config import SANDBOX_NOTE, ProviderConfig, Settings
 from .errors import (
     CallerError,
     CapExceeded,
@@ -50,8 +50,6 @@ T = TypeVar("T")
 
 #: Seed 002's error when neither the call nor the stored context gives a business description.
 NO_DESCRIPTION_ERROR = "Provide a business description first."
-#: Said in every sandbox answer.
-SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 MAX_DESCRIPTION_CHARS = 20_000
 MAX_SCENARIO_CHARS = 2_000
 MAX_CALL_NAME_CHARS = 200
@@ -121,13 +119,12 @@ class CallerService:
             ConfigError: the database file cannot be opened or created.
         """
         if self._opened_store is None:
-            path = self._settings.caller_mcp_db
+            where = self._settings.caller_mcp_db or "the user data directory"
             try:
-                path = self._settings.database_path()
-                self._opened_store = Store(path)
+                self._opened_store = Store(self._settings.database_path())
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(
-                    f"Cannot open the call database at {path or 'the user data directory'}: {exc}. "
+                    f"Cannot open the call database at {where}: {exc}. "
                     "Set CALLER_MCP_DB to a writable file path."
                 ) from exc
         return self._opened_store
@@ -745,13 +742,17 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _since(value: str | float | None) -> float | None:
-    """Unix seconds from a number or an ISO 8601 text (naive = UTC).
+    """Unix seconds from a number, a numeric text or an ISO 8601 text (naive = UTC).
 
     Raises:
-        InvalidInput: neither.
+        InvalidInput: none of these.
     """
     if value is None or isinstance(value, (int, float)):
         return None if value is None else float(value)
+    try:
+        return float(value)
+    except ValueError:
+        pass
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:

@@ -29,10 +29,6 @@ from .base import BatchCall, BatchRecipient, BatchSubmission, OutboundCall, Outb
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait for a TCP/TLS connection to the provider (``CALLER_MCP_CONNECT_TIMEOUT_SECS``).
-CONNECT_TIMEOUT_SECS = 5.0
-#: Seconds to wait for the provider's answer once the request is sent (``CALLER_MCP_READ_TIMEOUT_SECS``).
-READ_TIMEOUT_SECS = 20.0
 #: Tries of one request in all (first try included).
 MAX_TRIES = 3
 #: First backoff step, seconds; doubled at each retry, plus up to as much random jitter.
@@ -59,10 +55,9 @@ _STATUS_HINTS = {
 }
 
 
-def default_timeout(config: ProviderConfig | None = None) -> httpx.Timeout:
-    """The provider client's timeouts: connect 5 s and read/write/pool 20 s unless configured."""
-    if config is None:
-        return httpx.Timeout(READ_TIMEOUT_SECS, connect=CONNECT_TIMEOUT_SECS)
+def default_timeout(config: ProviderConfig) -> httpx.Timeout:
+    """The provider client's timeouts: ``config``'s connect timeout, and its read timeout for
+    reading, writing and waiting for a pooled connection."""
     return httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs)
 
 
@@ -75,12 +70,14 @@ def _segment(value: str) -> str:
     return quote(value, safe="").replace(".", "%2E")
 
 
-def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
+def _detail_of(response: httpx.Response, secret: str | None = None) -> tuple[str, str | None]:
     """Extract the provider's own message and machine code from an error answer.
 
     ElevenLabs error bodies look like ``{"detail": {"status": "...", "message": "..."}}``;
     validation errors (422) carry ``detail`` as a list of ``{loc, msg}``.
 
+    Args:
+        secret: masked as ``***`` wherever the provider echoes it, before the text is cut.
     Returns:
         ``(message, code)``; the message is at most :data:`MAX_DETAIL_CHARS` characters.
     """
@@ -88,7 +85,7 @@ def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
         body: Any = response.json()
     except ValueError:
         text = response.text.strip() or response.reason_phrase or "no details"
-        return text[:MAX_DETAIL_CHARS], None
+        return _masked(text, secret)[:MAX_DETAIL_CHARS], None
     code: str | None = None
     detail = body.get("detail", body) if isinstance(body, dict) else body
     if isinstance(detail, dict):
@@ -105,7 +102,11 @@ def _detail_of(response: httpx.Response) -> tuple[str, str | None]:
         message = "; ".join(parts) or "validation error"
     else:
         message = str(detail)
-    return str(message)[:MAX_DETAIL_CHARS], code
+    return _masked(str(message), secret)[:MAX_DETAIL_CHARS], code
+
+
+def _masked(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
 
 
 def raise_for_status(response: httpx.Response, display_name: str, secret: str | None = None) -> None:
@@ -120,9 +121,7 @@ def raise_for_status(response: httpx.Response, display_name: str, secret: str | 
     if response.status_code < 400:
         return
     status = response.status_code
-    detail, code = _detail_of(response)
-    if secret:  # a provider that echoes the key back must not make it part of an error
-        detail = detail.replace(secret, "***")
+    detail, code = _detail_of(response, secret)
     hint = _STATUS_HINTS.get(status)
     if status == 422:
         hint = "The provider rejected a field of the request."
@@ -229,9 +228,9 @@ class ElevenLabsProvider:
             if retryable and await self._may_retry(attempt, deadline, response.headers.get("retry-after")):
                 continue
             if places_call and status >= 500:
-                detail, _ = _detail_of(response)
+                detail, _ = _detail_of(response, self._config.api_key.get_secret_value())
                 raise OutcomeUnknown(
-                    f"{self._display} answered {status} ({detail.replace(self._config.api_key.get_secret_value(), '***')}) "
+                    f"{self._display} answered {status} ({detail}) "
                     "to a request that places calls: the call may or may not have been placed."
                 )
             raise_for_status(response, self._display, self._config.api_key.get_secret_value())

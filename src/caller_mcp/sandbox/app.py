@@ -32,7 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID, SANDBOX_SIP_PHONE_NUMBER_ID
+from ..config import (
+    SANDBOX_AGENT_ID,
+    SANDBOX_API_KEY,
+    SANDBOX_NOTE,
+    SANDBOX_PHONE_NUMBER_ID,
+    SANDBOX_SIP_PHONE_NUMBER_ID,
+)
 from .simulation import (
     BATCH_CONCURRENCY,
     BATCH_WAVE_SECS,
@@ -46,7 +52,6 @@ from .simulation import (
     stable_id,
 )
 
-SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)
 
 #: The phone numbers the sandbox account owns.
@@ -180,7 +185,7 @@ class SandboxState:
             "total_calls_dispatched": sum(1 for s in statuses if s not in ("pending", "cancelled")),
             "total_calls_scheduled": len(batch.recipients),
             "last_updated_at_unix": int(now),
-            "status": batch_status(batch, statuses, now),
+            "status": batch_status(batch, statuses),
         }
         if with_recipients:
             answer["recipients"] = [

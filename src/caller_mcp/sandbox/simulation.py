@@ -258,8 +258,9 @@ def recipient_status(batch: SimBatch, recipient: SimRecipient, now: float) -> st
     return _RECIPIENT_STATUS_OF_PHASE[phase]
 
 
-def batch_status(batch: SimBatch, statuses: list[str], now: float) -> str:
-    """The batch status at ``now``: ``pending``, ``in_progress``, ``completed`` or ``cancelled``."""
+def batch_status(batch: SimBatch, statuses: list[str]) -> str:
+    """The batch status given its recipients' statuses: ``pending``, ``in_progress``,
+    ``completed`` or ``cancelled``."""
     if batch.cancelled_at is not None:
         return "cancelled"
     if all(s == "pending" for s in statuses):
