@@ -13,7 +13,10 @@ from caller_mcp.store import Store
 pytestmark = pytest.mark.anyio
 
 PIZZA = "We are Pizza Palace, a pizza restaurant that takes orders and handles delivery inquiries."
-TOOLS = {"set_business_context", "place_call", "submit_batch", "get_batch_status", "cancel_batch", "list_calls"}
+TOOLS = {
+    "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
+    "list_batches", "retry_batch", "cancel_batch",
+}
 
 
 def text(result) -> str:
@@ -31,7 +34,7 @@ async def test_tools_list_has_every_tool_with_annotations_and_output_schemas(con
     by_name = {t.name: t for t in tools}
     assert by_name["get_batch_status"].annotations.read_only_hint is True
     assert by_name["place_call"].annotations.destructive_hint is True
-    assert "REAL phone call" in by_name["place_call"].description
+    assert "REAL, paid phone call" in by_name["place_call"].description
     assert set(by_name["place_call"].input_schema["properties"]) == {
         "to_number", "business_description", "scenario", "allow_redial", "dry_run"
     }
@@ -221,19 +224,14 @@ async def test_batch_progresses_and_status_reports_counts_and_problem_recipients
         last = await client.call_tool("get_batch_status", {"batch_id": batch_id})
     assert first["status"] in ("pending", "in_progress")
     assert sum(first["counts"].values()) == 4
-    assert first["counts"]["completed"] == 0
+    assert "completed" not in first["counts"] and first["progress"] == 0
     answer = last.structured_content
-    assert answer["status"] == "completed"
+    assert answer["status"] == "completed" and answer["progress"] == 1
     assert answer["total_calls_scheduled"] == 4 and answer["total_calls_dispatched"] == 4
-    assert answer["counts"] == {
-        "pending": 0, "dispatched": 0, "initiated": 0, "in_progress": 0,
-        "completed": 1, "failed": 2, "cancelled": 0, "voicemail": 1,
-    }
-    problems = {p["phone_number"]: p for p in answer["problem_recipients"]}
-    assert set(problems) == {"+15551230001", "+15551230002", "+15551230003"}
-    assert problems["+15551230001"]["status"] == "voicemail"
-    assert all(p["conversation_id"] for p in problems.values())
-    assert answer["problem_recipients_omitted"] == 0
+    assert answer["counts"] == {"completed": 1, "failed": 2, "voicemail": 1}
+    assert [r["phone_number"] for r in answer["recipients"]] == numbers
+    assert answer["recipients_matching"] == 4 and "next_offset" not in answer
+    assert all(r["conversation_id"] for r in answer["recipients"])
 
 
 async def test_cancel_batch_stops_undialled_recipients(connect, clock):
@@ -260,7 +258,7 @@ async def test_unknown_batch_is_a_clear_error_and_the_server_keeps_serving(conne
         ok = await client.call_tool("set_business_context", {"description": PIZZA})
     assert missing.is_error and "No batch btcal_doesnotexist exists" in text(missing)
     assert cancel.is_error and "No batch btcal_doesnotexist exists" in text(cancel)
-    assert bad.is_error and "batch_id must be the id submit_batch returned" in text(bad)
+    assert bad.is_error and "batch_id must be the id submit_batch or list_batches returned" in text(bad)
     assert not ok.is_error
 
 
@@ -304,8 +302,8 @@ async def test_repeating_a_call_returns_the_earlier_one_instead_of_ringing_again
     assert again.structured_content["duplicate_of"] == first.structured_content["call_id"]
     assert again.structured_content["conversation_id"] == first.structured_content["conversation_id"]
     assert "Not dialled again" in again.structured_content["message"]
-    assert other_goal.structured_content["duplicate_of"] is None
-    assert forced.structured_content["duplicate_of"] is None
+    assert other_goal.structured_content.get("duplicate_of") is None
+    assert forced.structured_content.get("duplicate_of") is None
     assert len(sandbox_app.state.sandbox.calls) == 3  # first, other goal, forced
 
 
@@ -314,7 +312,7 @@ async def test_redial_guard_expires(connect, db_path, sandbox_app):
     async with connect(settings) as client:
         for _ in range(2):
             result = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
-            assert result.structured_content["duplicate_of"] is None
+            assert result.structured_content.get("duplicate_of") is None
     assert len(sandbox_app.state.sandbox.calls) == 2
 
 
@@ -331,7 +329,7 @@ async def test_concurrent_identical_calls_ring_once(connect, sandbox_app):
             for _ in range(5):
                 tg.start_soon(call)
     assert len(sandbox_app.state.sandbox.calls) == 1
-    assert sum(r.structured_content["duplicate_of"] is None for r in results) == 1
+    assert sum(r.structured_content.get("duplicate_of") is None for r in results) == 1
 
 
 async def test_hourly_cap_counts_batch_recipients_survives_restart_and_says_when(connect, db_path, sandbox_app):
@@ -404,7 +402,7 @@ async def test_dry_run_batch_shows_the_first_recipients_and_submits_nothing(conn
             "submit_batch", {"recipients": numbers, "business_description": PIZZA, "dry_run": True}
         )
     answer = result.structured_content
-    assert answer["dry_run"] is True and answer["batch_id"] is None and answer["total_calls_scheduled"] == 10
+    assert answer["dry_run"] is True and answer.get("batch_id") is None and answer["total_calls_scheduled"] == 10
     assert [r["phone_number"] for r in answer["request"]["body"]["recipients"]] == numbers[:3]
     assert answer["request"]["recipients_not_shown"] == 7
     assert sandbox_app.state.sandbox.batches == {}

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 
 class RecipientInput(BaseModel):
-    """One batch recipient with its own goal or business description."""
+    """One batch recipient: its E.164 number and, optionally, its own goal and business description."""
 
-    phone_number: str = Field(description="E.164, e.g. +15551234567.")
-    scenario: str | None = Field(default=None, description="This recipient's caller goal.")
+    phone_number: str
+    scenario: str | None = None
     business_description: str | None = None
 
 
@@ -37,9 +37,9 @@ class PlaceCallResult(BaseModel):
     message: str
     to_number: str
     scenario: str
-    call_sid: str | None = Field(description="Twilio callSid or SIP trunk sip_call_id.")
-    conversation_id: str | None = Field(description="Provider conversation id.")
-    call_id: str | None = Field(description="Local id of the call record.")
+    call_sid: str | None = Field(default=None, description="Twilio callSid or SIP trunk sip_call_id.")
+    conversation_id: str | None = Field(default=None, description="Provider conversation id.")
+    call_id: str | None = Field(default=None, description="Local id of the call record.")
     provider: str = Field(description="elevenlabs, or sandbox (no real phone rang).")
     phone_provider: str | None = None
     duplicate_of: str | None = Field(default=None, description="Set when not dialled again: the earlier call_id.")
@@ -52,49 +52,74 @@ class PlaceCallResult(BaseModel):
 class SubmitBatchResult(BaseModel):
     """A submitted batch call, or a dry run (``dry_run``, ``request``; nothing submitted)."""
 
-    batch_id: str | None
+    batch_id: str | None = None
     name: str
     status: str
     total_calls_scheduled: int
-    scheduled_time_unix: int | None = Field(description="Unix seconds; null = start now.")
+    scheduled_time_unix: int | None = Field(default=None, description="Unix seconds; null = start now.")
     provider: str
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
     note: str | None = None
 
 
-class RecipientCounts(BaseModel):
-    """Number of recipients in each status."""
+class RecipientResult(BaseModel):
+    """One batch recipient: its number, status and conversation id (for get_call)."""
 
-    pending: int = 0
-    dispatched: int = 0
-    initiated: int = 0
-    in_progress: int = 0
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    voicemail: int = 0
-
-
-class ProblemRecipient(BaseModel):
-    """A recipient whose call failed or reached voicemail."""
-
-    phone_number: str | None
+    phone_number: str | None = None
     status: str
-    conversation_id: str | None
+    conversation_id: str | None = None
 
 
 class BatchStatusResult(BaseModel):
-    """Progress of a batch call, without a dump of every recipient."""
+    """Progress of a batch call with one page of its recipients."""
 
     batch_id: str
     name: str
     status: str
+    progress: float = Field(description="Finished / scheduled recipients, 0-1.")
     total_calls_scheduled: int
     total_calls_dispatched: int
-    counts: RecipientCounts
-    problem_recipients: list[ProblemRecipient] = Field(description="Failed or voicemail recipients, first ones.")
-    problem_recipients_omitted: int = Field(description="Problem recipients left out of the list.")
+    counts: dict[str, int] = Field(description="Recipients per status; statuses with none are left out.")
+    recipients: list[RecipientResult]
+    recipients_matching: int
+    next_offset: int | None = None
+    provider: str
+    note: str | None = None
+
+
+class BatchSummary(BaseModel):
+    """One batch in list_batches."""
+
+    batch_id: str | None = None
+    name: str
+    status: str
+    total_calls_scheduled: int
+    total_calls_dispatched: int | None = None
+    created_at: str | None = None
+    submitted_here: bool
+    local_id: str | None = None
+    error: str | None = None
+
+
+class BatchListResult(BaseModel):
+    """Batches, newest first."""
+
+    batches: list[BatchSummary]
+    count: int
+    warning: str | None = None
+    provider: str
+    note: str | None = None
+
+
+class RetryBatchResult(BaseModel):
+    """A batch after a retry of its failed and unanswered recipients."""
+
+    batch_id: str
+    name: str
+    status: str
+    recipients_retried: int
+    message: str
     provider: str
     note: str | None = None
 
@@ -116,9 +141,10 @@ class CallRecordResult(BaseModel):
     to_number: str
     scenario: str
     status: str
-    conversation_id: str | None
+    conversation_id: str | None = None
     batch_id: str | None = None
-    created_at: str = Field(description="ISO 8601, UTC.")
+    outcome: str | None = None
+    created_at: str
     error: str | None = None
 
 
@@ -127,3 +153,56 @@ class CallListResult(BaseModel):
 
     calls: list[CallRecordResult]
     count: int
+
+
+class TranscriptLine(BaseModel):
+    """One turn: ``caller`` is the AI caller, ``business`` the line under test."""
+
+    role: str
+    message: str
+    secs: float | None = None
+
+
+class CriterionResult(BaseModel):
+    """An evaluation criterion's result (success / failure / unknown)."""
+
+    id: str
+    result: str | None = None
+    rationale: str | None = None
+
+
+class CollectedValue(BaseModel):
+    """A data-collection result."""
+
+    id: str
+    value: Any = None
+    rationale: str | None = None
+
+
+class CallResult(BaseModel):
+    """A call's state, outcome and (bounded) transcript."""
+
+    call_id: str | None = None
+    conversation_id: str | None = None
+    status: str
+    provider_status: str | None = None
+    to_number: str | None = None
+    scenario: str | None = None
+    batch_id: str | None = None
+    started_at: str | None = None
+    duration_secs: float | None = None
+    termination_reason: str | None = None
+    outcome: str | None = None
+    summary: str | None = None
+    evaluation_results: list[CriterionResult] = Field(default_factory=list)
+    data_collected: list[CollectedValue] = Field(default_factory=list)
+    cost: float | None = None
+    transcript: list[TranscriptLine] = Field(default_factory=list)
+    transcript_turns: int = 0
+    transcript_truncated: bool = False
+    transcript_uri: str | None = None
+    untrusted: str | None = None
+    waited_secs: float = 0
+    error: str | None = None
+    provider: str
+    note: str | None = None

@@ -1,4 +1,5 @@
-"""The use cases behind the tools: set the business context, place a call, submit / watch / cancel a batch.
+"""The use cases behind the tools: set the business context, place a call, follow it to its outcome,
+submit / watch / retry / cancel a batch.
 
 Plain async Python with no MCP in it: ``server.py`` wires these methods to tools and turns every
 :class:`~caller_mcp.errors.CallerError` into a tool error. The behaviour of ``set_context`` and
@@ -14,8 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+import anyio
 
 from .config import SANDBOX_NOTE, ProviderConfig, Settings
 from .errors import (
@@ -26,24 +30,48 @@ from .errors import (
     NotConfirmed,
     NotFound,
     OutcomeUnknown,
+    PolicyViolation,
+    ProviderError,
     ProviderStatusError,
 )
 from .models import (
+    BatchListResult,
     BatchStatusResult,
+    BatchSummary,
     BusinessContextResult,
     CallListResult,
     CallRecordResult,
+    CallResult,
     CancelBatchResult,
     PlaceCallResult,
-    ProblemRecipient,
-    RecipientCounts,
     RecipientInput,
+    RecipientResult,
+    RetryBatchResult,
     SubmitBatchResult,
 )
+from .outcomes import (
+    FINAL_STATUSES,
+    UNTRUSTED_NOTE,
+    bounded_transcript,
+    call_status,
+    collected_values,
+    evaluation_results,
+    recipient_call_status,
+    record_status,
+    transcript_text,
+)
 from .policy import DialPolicy, check_e164
-from .providers.base import RECIPIENT_STATUSES, BatchCall, BatchRecipientRequest, BatchSubmission, OutboundCall, Provider
+from .providers.base import (
+    RECIPIENT_STATUSES,
+    BatchCall,
+    BatchRecipientRequest,
+    BatchSubmission,
+    Conversation,
+    OutboundCall,
+    Provider,
+)
 from .script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
-from .store import Store
+from .store import CallRecord, Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,8 +81,22 @@ NO_DESCRIPTION_ERROR = "Provide a business description first."
 MAX_DESCRIPTION_CHARS = 20_000
 MAX_SCENARIO_CHARS = 2_000
 MAX_CALL_NAME_CHARS = 200
-#: Problem recipients listed by ``get_batch_status``; the rest are counted.
-MAX_PROBLEM_RECIPIENTS = 20
+#: Recipients per ``get_batch_status`` page: default and most.
+DEFAULT_RECIPIENT_PAGE = 20
+MAX_RECIPIENT_PAGE = 100
+#: Recipient statuses that count as finished for a batch's ``progress``.
+FINISHED_RECIPIENT_STATUSES = frozenset({"completed", "failed", "voicemail", "cancelled"})
+#: Recipients ``retry_batch`` calls again: failed, and answered by voicemail (no one responded).
+RETRIED_RECIPIENT_STATUSES = ("failed", "voicemail")
+#: Longest ``get_call`` wait, seconds: MCP clients give up on a tool call at about 60 s.
+MAX_WAIT_SECS = 50.0
+#: ``get_call`` polling: first pause, growth factor and longest pause between two reads, seconds.
+FIRST_POLL_DELAY_SECS = 1.0
+POLL_BACKOFF = 1.5
+MAX_POLL_DELAY_SECS = 5.0
+#: Most batches ``list_batches`` returns, and the provider's page size when it pages with ``last_doc``.
+MAX_BATCH_LIST = 500
+WORKSPACE_PAGE_SIZE = 100
 #: Invalid recipients named one by one in a ``submit_batch`` error; the rest are counted.
 MAX_LISTED_ERRORS = 20
 #: Recipients shown in a batch dry run's request; the rest are counted.
@@ -66,7 +108,9 @@ MAX_LIST_LIMIT = 200
 #: C0 controls but tab, line feed and carriage return; DEL and C1 controls; lone surrogates
 #: (they cannot be encoded as UTF-8 for the provider or the store).
 _FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+#: ``progress(elapsed_secs, total_secs, message)``: how a wait reports progress (MCP notifications).
+ProgressFn = Callable[[float, float, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -97,10 +141,21 @@ class CallerService:
         settings: the process settings.
         store: an open store; by default the SQLite file of ``settings`` is opened on first use.
         transport: optional ``httpx`` transport handed to the provider (tests, sandbox clock).
+        sleep, monotonic: the clock of ``get_call``'s waits (tests pass their own).
     """
 
-    def __init__(self, settings: Settings, store: Store | None = None, *, transport: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        *,
+        transport: Any = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
+        self._sleep = sleep
+        self._monotonic = monotonic
         self._opened_store = store
         self._transport = transport
         self._provider: Provider | None = None
@@ -572,9 +627,13 @@ class CallerService:
     ) -> CallListResult:
         """The local call history from the store, newest first; no provider request.
 
+        Rows show the last status the provider reported (``get_call``, ``get_batch_status``);
+        batch recipients' calls appear once ``get_batch_status`` has seen their conversations.
+
         Args:
             limit: 1 to :data:`MAX_LIST_LIMIT`.
-            status: only this status (``dialling``, ``initiated``, ``failed``, ``outcome_unknown`` …).
+            status: only this status (``dialling``, ``initiated``, ``done``, ``failed``,
+                ``outcome_unknown`` …).
             to_number: only calls to this E.164 number.
             since: only calls created since then: Unix seconds, or ISO 8601 (UTC when no offset).
         Raises:
@@ -595,6 +654,8 @@ class CallerService:
                     scenario=r.scenario,
                     status=r.status,
                     conversation_id=r.conversation_id,
+                    batch_id=r.batch_id,
+                    outcome=r.outcome,
                     created_at=iso(r.created_at),
                     error=r.error,
                 )
@@ -603,40 +664,363 @@ class CallerService:
             count=len(records),
         )
 
-    async def get_batch_status(self, batch_id: str) -> BatchStatusResult:
-        """Read a batch's progress: counts per recipient status and the recipients that failed
-        or reached voicemail (at most :data:`MAX_PROBLEM_RECIPIENTS`, the rest counted).
+    # -- call outcomes -------------------------------------------------------------------------
+
+    async def get_call(
+        self, call_id: str, wait_seconds: float = 0, *, progress: ProgressFn | None = None
+    ) -> CallResult:
+        """A call's status, outcome and transcript, from ``GET /v1/convai/conversations/{id}``.
+
+        Args:
+            call_id: a local ``call_id`` (``place_call``, ``list_calls``) or a provider
+                ``conversation_id`` (``get_batch_status``).
+            wait_seconds: 0 to read once; up to :data:`MAX_WAIT_SECS` to keep reading, with pauses
+                growing from :data:`FIRST_POLL_DELAY_SECS` by :data:`POLL_BACKOFF` to at most
+                :data:`MAX_POLL_DELAY_SECS`, until the call is ``done`` or ``failed`` or the time is up.
+            progress: called before each pause with (seconds waited, ``wait_seconds``, status text).
+        Returns:
+            The normalised status (``queued | ringing | in_progress | processing | done |
+            failed``; ``unknown`` for a local record whose outcome is unknown) with the provider's
+            own value, outcome, summary, evaluation and data-collection results, cost, and the
+            transcript cut to :data:`~caller_mcp.outcomes.MAX_TRANSCRIPT_CHARS` (``transcript_uri``
+            names the whole one). The store's row is updated with what the provider reported.
+        Raises:
+            InvalidInput: a malformed id or wait. NotFound: neither the store nor the provider
+                knows the id. ConfigError, ProviderError: as for :meth:`place_call`.
+        """
+        key = _identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
+        wait = _wait(wait_seconds)
+        record = self._store.find_call(key)
+        if record is None and key.startswith("call_"):
+            raise NotFound(
+                f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
+                "or a conversation_id from get_batch_status."
+            )
+        conversation_id = record.conversation_id if record is not None else key
+        if conversation_id is None:  # refused, interrupted or outcome unknown: nothing to ask about
+            return self._record_result(record)  # type: ignore[arg-type]
+        start = self._monotonic()
+        deadline = start + wait
+        delay = FIRST_POLL_DELAY_SECS
+        while True:
+            conversation = await self._read_conversation(conversation_id, known=record is not None)
+            status = call_status(conversation.status) if conversation is not None else "queued"
+            now = self._monotonic()
+            if status in FINAL_STATUSES or now >= deadline:
+                break
+            pause = min(delay, deadline - now)
+            if progress is not None:
+                await progress(
+                    round(now - start, 1), wait, f"{status.replace('_', ' ')} after {now - start:.0f} s; next check in {pause:.1f} s"
+                )
+            await self._sleep(pause)
+            delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
+        waited = round(self._monotonic() - start, 1)
+        if conversation is None:
+            answer = self._record_result(record)  # type: ignore[arg-type]
+            answer.waited_secs = waited
+            return answer
+        record = self._remember(record, conversation)
+        return self._conversation_result(record, conversation, waited)
+
+    async def _read_conversation(self, conversation_id: str, *, known: bool) -> Conversation | None:
+        """The conversation, or ``None`` when the provider does not show it yet but the store
+        knows the call (a call just placed, a batch recipient just dispatched).
 
         Raises:
-            InvalidInput: the batch id is malformed. NotFound: the provider does not know it.
-            ConfigError, ProviderError: as for :meth:`place_call`.
+            NotFound: neither knows it.
         """
+        try:
+            return await self.provider().get_conversation(conversation_id)
+        except ProviderStatusError as exc:
+            if exc.status != 404:
+                raise
+            if known:
+                return None
+            raise NotFound(
+                f"No conversation {conversation_id} exists for this {self.provider_config().name} account "
+                f"(the provider said: {exc.detail}). Use a call_id from place_call or list_calls, or a "
+                "conversation_id from get_batch_status."
+            ) from exc
+
+    def _remember(self, record: CallRecord | None, conversation: Conversation) -> CallRecord | None:
+        """Write the provider's report to the store; a conversation of a batch this server
+        submitted that the store did not know yet is recorded first. Returns the row, if any."""
+        if record is None and conversation.batch_id and self._store.get_batch(conversation.batch_id):
+            self._store.record_batch_calls(
+                conversation.batch_id,
+                self.provider_config().name,
+                [
+                    {
+                        "conversation_id": conversation.conversation_id,
+                        "to_number": conversation.to_number or "",
+                        "scenario": "",
+                        "status": call_status(conversation.status),
+                        "provider_status": conversation.status,
+                        "created_at": conversation.start_time_unix or time.time(),
+                    }
+                ],
+            )
+            record = self._store.get_call(conversation.conversation_id)
+        if record is not None:
+            self._store.record_provider_report(
+                record.call_id,
+                status=call_status(conversation.status),
+                provider_status=conversation.status,
+                outcome=conversation.call_successful,
+                termination_reason=conversation.termination_reason,
+                duration_secs=conversation.duration_secs,
+                started_at=conversation.start_time_unix,
+            )
+        return record
+
+    def _record_result(self, record: CallRecord) -> CallResult:
+        """A get_call answer from the local record alone (no conversation to read)."""
+        return CallResult(
+            call_id=record.call_id,
+            conversation_id=record.conversation_id,
+            status=record_status(record.status),
+            provider_status=record.provider_status,
+            to_number=record.to_number,
+            scenario=record.scenario or None,
+            batch_id=record.batch_id,
+            error=record.error,
+            provider=record.provider,
+            note=self._note(),
+        )
+
+    def _conversation_result(self, record: CallRecord | None, conversation: Conversation, waited: float) -> CallResult:
+        lines, truncated = bounded_transcript(conversation.transcript)
+        shown_id = record.call_id if record is not None else conversation.conversation_id
+        spoken = bool(conversation.transcript or conversation.summary or conversation.data_collection_results)
+        return CallResult(
+            call_id=record.call_id if record is not None else None,
+            conversation_id=conversation.conversation_id,
+            status=call_status(conversation.status),
+            provider_status=conversation.status,
+            to_number=(record.to_number if record is not None and record.to_number else None) or conversation.to_number,
+            scenario=(record.scenario or None) if record is not None else None,
+            batch_id=conversation.batch_id or (record.batch_id if record is not None else None),
+            started_at=iso(conversation.start_time_unix) if conversation.start_time_unix is not None else None,
+            duration_secs=conversation.duration_secs,
+            termination_reason=conversation.termination_reason,
+            outcome=conversation.call_successful,
+            summary=conversation.summary,
+            evaluation_results=evaluation_results(conversation.evaluation_criteria_results),
+            data_collected=collected_values(conversation.data_collection_results),
+            cost=conversation.cost,
+            transcript=lines,
+            transcript_turns=len(conversation.transcript),
+            transcript_truncated=truncated,
+            transcript_uri=f"caller://calls/{shown_id}/transcript" if conversation.transcript else None,
+            untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
+            waited_secs=waited,
+            provider=self.provider_config().name,
+            note=self._note(),
+        )
+
+    async def transcript(self, call_id: str) -> str:
+        """The whole transcript of a call as text (the ``caller://calls/{call_id}/transcript`` resource).
+
+        Raises:
+            InvalidInput, NotFound, ConfigError, ProviderError: as for :meth:`get_call`.
+        """
+        key = _identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
+        record = self._store.find_call(key)
+        if record is None and key.startswith("call_"):
+            raise NotFound(f"No call {key} in this server's records; list_calls shows the call ids.")
+        conversation_id = record.conversation_id if record is not None else key
+        if conversation_id is None:
+            return (
+                f"Call {key} has no conversation (status {record.status if record else 'unknown'}): "
+                "nothing was said.\n"
+            )
+        conversation = await self._read_conversation(conversation_id, known=record is not None)
+        if conversation is None:
+            return f"Call {key}: the provider has no conversation yet (it has not started); try again shortly.\n"
+        self._remember(record, conversation)
+        to_number = (record.to_number if record is not None else None) or conversation.to_number or "unknown number"
+        header = (
+            f"Transcript of call {key} (conversation {conversation.conversation_id}) to {to_number}: "
+            f"status {call_status(conversation.status)}, {len(conversation.transcript)} turns. "
+            "caller = the AI caller; business = the line under test."
+        )
+        return transcript_text(header, conversation.transcript)
+
+    def context_json(self) -> str:
+        """The stored business context as JSON (the ``caller://context`` resource), or a JSON
+        object saying none is set."""
+        import json
+
+        context = self._store.get_context()
+        if context is None:
+            return json.dumps({"description": None, "message": "No business context is set; call set_business_context."})
+        return json.dumps(
+            {
+                "description": context.description,
+                "scenario": context.scenario or DEFAULT_SCENARIO,
+                "scenario_is_default": context.scenario is None,
+                "updated_at": iso(context.updated_at),
+            }
+        )
+
+    # -- batch progress ------------------------------------------------------------------------
+
+    async def get_batch_status(
+        self,
+        batch_id: str,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_RECIPIENT_PAGE,
+    ) -> BatchStatusResult:
+        """A batch's progress and one page of its recipients.
+
+        Args:
+            batch_id: the provider's batch id.
+            status: only recipients in these statuses (comma-separated, e.g. ``failed,voicemail``).
+            offset, limit: the page of matching recipients (``limit`` 1 to :data:`MAX_RECIPIENT_PAGE`).
+        Returns:
+            Status, ``progress`` (finished / scheduled recipients, 0-1), counts per recipient
+            status, the page (number, status, conversation id), how many match, and the next
+            page's offset (``None`` on the last page). Recipients' calls are recorded in the store.
+        Raises:
+            InvalidInput: a malformed id, status or page. NotFound: the provider does not know
+                the batch. ConfigError, ProviderError: as for :meth:`place_call`.
+        """
+        wanted = _recipient_statuses(status)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be 0 or more (the next_offset of the previous answer).")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RECIPIENT_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_RECIPIENT_PAGE}.")
         batch = await self._batch_call("get_batch", batch_id)
         counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
-        problems: list[ProblemRecipient] = []
-        total_problems = 0
         for recipient in batch.recipients:
             counts[recipient.status] = counts.get(recipient.status, 0) + 1
-            if recipient.status in ("failed", "voicemail"):
-                total_problems += 1
-                if len(problems) < MAX_PROBLEM_RECIPIENTS:
-                    problems.append(
-                        ProblemRecipient(
-                            phone_number=recipient.phone_number,
-                            status=recipient.status,
-                            conversation_id=recipient.conversation_id,
-                        )
-                    )
+        matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
+        page = matching[offset : offset + limit]
+        scheduled = batch.total_calls_scheduled or len(batch.recipients)
+        finished = sum(n for s, n in counts.items() if s in FINISHED_RECIPIENT_STATUSES)
         self._store.update_batch_status(batch.batch_id, batch.status)
+        self._record_batch_calls(batch)
         return BatchStatusResult(
             batch_id=batch.batch_id,
             name=batch.name,
             status=batch.status,
+            progress=round(min(1.0, finished / scheduled), 3) if scheduled else 0.0,
             total_calls_scheduled=batch.total_calls_scheduled,
             total_calls_dispatched=batch.total_calls_dispatched,
-            counts=RecipientCounts(**{k: v for k, v in counts.items() if k in RecipientCounts.model_fields}),
-            problem_recipients=problems,
-            problem_recipients_omitted=total_problems - len(problems),
+            counts={status: n for status, n in counts.items() if n},
+            recipients=[
+                RecipientResult(phone_number=r.phone_number, status=r.status, conversation_id=r.conversation_id)
+                for r in page
+            ],
+            recipients_matching=len(matching),
+            next_offset=offset + limit if offset + limit < len(matching) else None,
+            provider=self.provider_config().name,
+            note=self._note(),
+        )
+
+    def _record_batch_calls(self, batch: BatchCall) -> None:
+        """Record the calls of a batch this server submitted, for every recipient whose
+        conversation the provider has named; the scenario comes from the submission record."""
+        known = [r for r in batch.recipients if r.conversation_id]
+        if not known or self._store.get_batch(batch.batch_id) is None:
+            return
+        scenarios: dict[str, deque[str]] = defaultdict(deque)
+        for entry in self._store.batch_recipients(batch.batch_id):
+            scenarios[entry.get("phone_number", "")].append(entry.get("scenario") or "")
+        now = time.time()
+        rows = []
+        for r in batch.recipients:
+            number = r.phone_number or ""
+            goals = scenarios.get(number)
+            scenario = goals.popleft() if goals else ""
+            if r.conversation_id:
+                rows.append(
+                    {
+                        "conversation_id": r.conversation_id,
+                        "to_number": number,
+                        "scenario": scenario,
+                        "status": recipient_call_status(r.status),
+                        "provider_status": r.status,
+                        "created_at": float(r.created_at_unix or now),
+                    }
+                )
+        self._store.record_batch_calls(batch.batch_id, self.provider_config().name, rows)
+
+    async def list_batches(self, limit: int = 20) -> BatchListResult:
+        """The batches this server submitted (store) merged with the workspace's batch list
+        (``GET /v1/convai/batch-calling/workspace``, paged with ``last_doc``), newest first.
+
+        When the provider cannot be read, the store's batches are returned with a ``warning``.
+
+        Args:
+            limit: 1 to :data:`MAX_BATCH_LIST`.
+        Raises:
+            InvalidInput: a bad limit. ConfigError: the configuration is incomplete.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BATCH_LIST:
+            raise InvalidInput(f"limit must be between 1 and {MAX_BATCH_LIST}.")
+        provider = self.provider()
+        remote: list[BatchCall] = []
+        warning = None
+        last_doc: str | None = None
+        try:
+            while len(remote) < limit:
+                page = await provider.list_batches(min(WORKSPACE_PAGE_SIZE, limit - len(remote)), last_doc)
+                remote.extend(page.batch_calls)
+                if not page.has_more or not page.next_doc or page.next_doc == last_doc:
+                    break
+                last_doc = page.next_doc
+        except ProviderError as exc:
+            warning = f"The provider's batch list could not be read ({exc}); showing this server's records only."
+        entries: list[tuple[float, BatchSummary]] = []
+        seen: set[str] = set()
+        for batch in remote[:limit]:
+            local = self._store.get_batch(batch.batch_id)
+            if local is not None:
+                self._store.update_batch_status(batch.batch_id, batch.status)
+            seen.add(batch.batch_id)
+            created = float(batch.created_at_unix or (local.created_at if local else 0))
+            entries.append(
+                (
+                    created,
+                    BatchSummary(
+                        batch_id=batch.batch_id,
+                        name=batch.name,
+                        status=batch.status,
+                        total_calls_scheduled=batch.total_calls_scheduled,
+                        total_calls_dispatched=batch.total_calls_dispatched,
+                        created_at=iso(created) if created else None,
+                        submitted_here=local is not None,
+                        local_id=local.local_id if local else None,
+                    ),
+                )
+            )
+        for local in self._store.list_batches(limit):
+            if local.batch_id is not None and local.batch_id in seen:
+                continue
+            entries.append(
+                (
+                    local.created_at,
+                    BatchSummary(
+                        batch_id=local.batch_id,
+                        name=local.name,
+                        status=local.status,
+                        total_calls_scheduled=local.total_recipients,
+                        created_at=iso(local.created_at),
+                        submitted_here=True,
+                        local_id=local.local_id,
+                        error=local.error,
+                    ),
+                )
+            )
+        entries.sort(key=lambda item: item[0], reverse=True)
+        batches = [summary for _, summary in entries[:limit]]
+        return BatchListResult(
+            batches=batches,
+            count=len(batches),
+            warning=warning,
             provider=self.provider_config().name,
             note=self._note(),
         )
@@ -657,13 +1041,96 @@ class CallerService:
             note=self._note(),
         )
 
-    async def _batch_call(self, method: str, batch_id: str) -> BatchCall:
-        if not isinstance(batch_id, str) or not _BATCH_ID.fullmatch(batch_id.strip()):
-            raise InvalidInput(
-                "batch_id must be the id submit_batch returned (letters, digits, '_' and '-'); "
-                f"got {_shown(batch_id)}."
+    # -- batch retry ---------------------------------------------------------------------------
+
+    async def _retry_plan(self, batch_id: str) -> tuple[BatchCall, list[str]]:
+        """The batch and the numbers a retry would call again, each checked by the dial policy.
+
+        Raises:
+            PolicyViolation: a number the policy refuses (the batch may come from elsewhere).
+            InvalidInput, NotFound, ConfigError, ProviderError: as for :meth:`get_batch_status`.
+        """
+        batch = await self._batch_call("get_batch", batch_id)
+        numbers = [r.phone_number or "" for r in batch.recipients if r.status in RETRIED_RECIPIENT_STATUSES]
+        policy = self.policy()
+        refused = []
+        for number in numbers:
+            try:
+                policy.check(number)
+            except CallerError as exc:
+                refused.append(f"- {number}: {exc}")
+        if refused:
+            raise PolicyViolation(
+                f"Not retried: {len(refused)} of the {len(numbers)} recipients to call again may not be dialled:\n"
+                + "\n".join(refused[:MAX_LISTED_ERRORS])
             )
-        batch_id = batch_id.strip()
+        return batch, numbers
+
+    async def retry_question(self, batch_id: str) -> str | None:
+        """The question to ask the person before :meth:`retry_batch` dials again, or ``None``
+        when it would not dial (nothing to retry, or a check fails). Never raises."""
+        try:
+            batch, numbers = await self._retry_plan(batch_id)
+            if not numbers:
+                return None
+            self._check_caps(len(numbers), batch=True)
+        except CallerError:
+            return None
+        shown = ", ".join(numbers[:5]) + (" …" if len(numbers) > 5 else "")
+        kind = "sandbox" if self.provider_config().is_sandbox else "REAL, paid"
+        return f"Call {len(numbers):,} recipients of batch '{batch.name}' again ({kind} calls): {shown}?"
+
+    async def retry_batch(self, batch_id: str, *, confirmed: bool = True) -> RetryBatchResult:
+        """Call a batch's failed and voicemail recipients again
+        (``POST /v1/convai/batch-calling/{id}/retry``, ``003_…``).
+
+        The batch is read first: the recipients to call again go through the dial policy and
+        count towards the hourly cap; with none, nothing is sent. The retry is recorded before
+        the request and, like every dialling request, never re-sent once it may have arrived.
+
+        Args:
+            confirmed: ``False`` when the person was asked (:meth:`retry_question`) and declined.
+        Returns:
+            The batch's new status and how many recipients will be called again.
+        Raises:
+            PolicyViolation, CapExceeded, NotConfirmed, InvalidInput, NotFound, ConfigError,
+            ProviderError (``OutcomeUnknown`` when the retry may have been received).
+        """
+        batch, numbers = await self._retry_plan(batch_id)
+        name = self.provider_config().name
+        if not numbers:
+            return RetryBatchResult(
+                batch_id=batch.batch_id,
+                name=batch.name,
+                status=batch.status,
+                recipients_retried=0,
+                message="Nothing to retry: no recipient has failed or reached voicemail. Nothing was sent.",
+                provider=name,
+                note=self._note(),
+            )
+        self._check_caps(len(numbers), batch=True)
+        if not confirmed:
+            raise NotConfirmed("Not retried: the person did not confirm.")
+        retry_id = self._store.record_retry_intent(batch.batch_id, len(numbers))
+        retried = await _recorded(
+            self.provider().retry_batch(batch.batch_id),
+            lambda status, error: self._store.record_retry_outcome(retry_id, status=status, error=error),
+            "Check get_batch_status before retrying again, or the numbers may ring twice.",
+        )
+        self._store.record_retry_outcome(retry_id, status="retried")
+        self._store.update_batch_status(retried.batch_id, retried.status)
+        return RetryBatchResult(
+            batch_id=retried.batch_id,
+            name=retried.name or batch.name,
+            status=retried.status,
+            recipients_retried=len(numbers),
+            message=f"{len(numbers):,} recipients (failed or voicemail) will be called again. Follow with get_batch_status.",
+            provider=name,
+            note=self._note(),
+        )
+
+    async def _batch_call(self, method: str, batch_id: str) -> BatchCall:
+        batch_id = _identifier(batch_id, "batch_id", "the id submit_batch or list_batches returned")
         provider = self.provider()
         try:
             return await getattr(provider, method)(batch_id)
@@ -671,7 +1138,7 @@ class CallerService:
             if exc.status == 404:
                 raise NotFound(
                     f"No batch {batch_id} exists for this {self.provider_config().name} account "
-                    f"(the provider said: {exc.detail}). Use the batch_id that submit_batch returned."
+                    f"(the provider said: {exc.detail}). Use the batch_id that submit_batch or list_batches returned."
                 ) from exc
             raise
 
@@ -705,6 +1172,50 @@ async def _recorded(request: Awaitable[T], record: Callable[[str, str], Any], un
             "after it may have reached the provider; check the provider's call history before calling again.",
         )
         raise
+
+
+def _identifier(value: object, field: str, what: str) -> str:
+    """A provider or local id, trimmed: letters, digits, ``_`` and ``-``, at most 128 characters.
+
+    Raises:
+        InvalidInput: anything else (it never reaches a URL).
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value.strip()):
+        raise InvalidInput(f"{field} must be {what} (letters, digits, '_' and '-'); got {_shown(value)}.")
+    return value.strip()
+
+
+def _wait(value: object) -> float:
+    """``wait_seconds`` checked: a number from 0 to :data:`MAX_WAIT_SECS`.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_WAIT_SECS:
+        raise InvalidInput(
+            f"wait_seconds must be between 0 and {MAX_WAIT_SECS:g} (MCP clients give up on a tool call at about "
+            "60 s); call get_call again to keep waiting."
+        )
+    return float(value)
+
+
+def _recipient_statuses(value: str | None) -> set[str] | None:
+    """A comma-separated recipient status filter as a set; ``None`` for no filter.
+
+    Raises:
+        InvalidInput: a status the provider does not use.
+    """
+    text = _text(value, "status", 200)
+    if text is None:
+        return None
+    wanted = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(wanted - set(RECIPIENT_STATUSES))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown recipient status {', '.join(unknown)}; use one or more of {', '.join(RECIPIENT_STATUSES)} "
+            "(comma-separated)."
+        )
+    return wanted or None
 
 
 def _text(value: str | None, field: str, limit: int) -> str | None:

@@ -5,8 +5,13 @@ committed transaction, so a process that dies mid-request still leaves a row say
 about to do. Times are Unix seconds (float).
 
 Call statuses written here: ``dialling`` (intent recorded, request under way), ``initiated``
-(the provider accepted the call), ``failed`` (the provider refused it or was unreachable: nothing
-was dialled), ``outcome_unknown`` (the request may have reached the provider).
+(the provider accepted the call), ``failed`` without a conversation id (the provider refused it or
+was unreachable: nothing was dialled), ``outcome_unknown`` (the request may have reached the
+provider); then, once the provider reports on the call, its normalised status (``queued``,
+``ringing``, ``in_progress``, ``processing``, ``done``, ``failed`` — a call that rang but did not
+connect has a conversation id), with the provider's own value in ``provider_status``.
+A batch recipient's call is recorded once the provider names its conversation; its ``call_id``
+is the conversation id and ``batch_id`` says which batch it belongs to.
 Batch statuses: ``submitting`` (intent), then the provider's own (``pending``, ``in_progress``,
 ``completed``, ``failed``, ``cancelled``), or ``failed`` / ``outcome_unknown`` as for calls.
 """
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
 _LIVE_OWNERS: set[str] = set()
 #: On systems where a process cannot be probed (Windows), an in-flight row older than this is
@@ -70,7 +75,34 @@ CREATE TABLE IF NOT EXISTS batches (
     owner                 TEXT,
     pid                   INTEGER
 );
+CREATE TABLE IF NOT EXISTS batch_retries (
+    retry_id    TEXT PRIMARY KEY,
+    batch_id    TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    recipients  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    error       TEXT,
+    owner       TEXT,
+    pid         INTEGER
+);
 """
+#: Columns added after the first release, created on open in databases that lack them.
+_ADDED_COLUMNS = {
+    "calls": (
+        ("owner", "TEXT"),
+        ("pid", "INTEGER"),
+        ("batch_id", "TEXT"),
+        ("provider_status", "TEXT"),
+        ("outcome", "TEXT"),
+        ("termination_reason", "TEXT"),
+        ("duration_secs", "REAL"),
+        ("started_at", "REAL"),
+    ),
+    "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
+}
+#: A call row that may have rung a phone: anything but a refusal with no conversation.
+_MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,12 @@ class CallRecord:
     error: str | None
     owner: str | None = None
     pid: int | None = None
+    batch_id: str | None = None
+    provider_status: str | None = None
+    outcome: str | None = None
+    termination_reason: str | None = None
+    duration_secs: float | None = None
+    started_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,11 +174,12 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        for table in ("calls", "batches"):  # databases made before owner/pid existed
+        for table, added in _ADDED_COLUMNS.items():  # databases made by earlier versions
             columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for column, kind in (("owner", "TEXT"), ("pid", "INTEGER")):
+            for column, kind in added:
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS calls_batch ON calls (batch_id)")
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
@@ -214,6 +253,65 @@ class Store:
         row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
         return CallRecord(**dict(row)) if row else None
 
+    def find_call(self, call_or_conversation_id: str) -> CallRecord | None:
+        """Return the call whose local id or provider conversation id is given, or ``None``."""
+        row = self._db.execute(
+            "SELECT * FROM calls WHERE call_id = ? OR conversation_id = ? ORDER BY call_id = ? DESC LIMIT 1",
+            (call_or_conversation_id, call_or_conversation_id, call_or_conversation_id),
+        ).fetchone()
+        return CallRecord(**dict(row)) if row else None
+
+    def record_provider_report(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        provider_status: str | None,
+        outcome: str | None = None,
+        termination_reason: str | None = None,
+        duration_secs: float | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        """Store what the provider last reported on a call (normalised ``status`` and the
+        provider's own value, outcome, termination reason, duration in seconds, start in Unix
+        seconds), so ``list_calls`` shows the last known state. Unknown ``call_id``: no-op."""
+        self._db.execute(
+            "UPDATE calls SET status = ?, provider_status = ?, outcome = COALESCE(?, outcome), "
+            "termination_reason = COALESCE(?, termination_reason), duration_secs = COALESCE(?, duration_secs), "
+            "started_at = COALESCE(?, started_at), updated_at = ? WHERE call_id = ?",
+            (status, provider_status, outcome, termination_reason, duration_secs, started_at, time.time(), call_id),
+        )
+
+    def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
+        """Record or update the calls of a batch's recipients, keyed by conversation id.
+
+        Args:
+            calls: one dict per recipient that has a conversation: ``conversation_id``,
+                ``to_number``, ``scenario``, ``status`` (normalised), ``provider_status`` (the
+                recipient status), ``created_at`` (Unix seconds).
+        Returns:
+            The number of rows written (rows whose status did not change are not rewritten).
+        """
+        now = time.time()
+        before = self._db.total_changes
+        self._db.execute("BEGIN")  # one transaction: thousands of recipients, one commit
+        try:
+            self._db.executemany(
+                "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
+                "business_description, status, provider_status, conversation_id, batch_id) "
+                "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
+                ":provider_status, :conversation_id, :batch_id) "
+                "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
+                "provider_status = excluded.provider_status, updated_at = excluded.updated_at "
+                "WHERE calls.provider_status IS NOT excluded.provider_status",
+                [{**c, "now": now, "provider": provider, "batch_id": batch_id} for c in calls],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return self._db.total_changes - before
+
     def list_calls(
         self, limit: int = 20, *, status: str | None = None, to_number: str | None = None, since: float | None = None
     ) -> list[CallRecord]:
@@ -236,22 +334,24 @@ class Store:
 
     def recent_call(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
         """The newest call to ``to_number`` with ``scenario`` since ``since`` (Unix time) that may
-        have rung: ``dialling``, ``initiated`` or ``outcome_unknown``. For the duplicate guard."""
+        have rung (anything but a refusal without a conversation). For the duplicate guard."""
         row = self._db.execute(
             "SELECT * FROM calls WHERE to_number = ? AND scenario = ? AND created_at >= ? "
-            "AND status IN ('dialling', 'initiated', 'outcome_unknown') ORDER BY created_at DESC LIMIT 1",
+            f"AND {_MAY_HAVE_RUNG} ORDER BY created_at DESC LIMIT 1",
             (to_number, scenario, since),
         ).fetchone()
         return CallRecord(**dict(row)) if row else None
 
     def dials_since(self, since: float) -> list[tuple[float, int]]:
-        """``(created_at, number of dials)`` for every call and batch since ``since`` that may have
-        dialled (not ``failed``), oldest first; a batch counts its recipients. For the hourly cap."""
+        """``(created_at, number of dials)`` for every call, batch and batch retry since ``since``
+        that may have dialled, oldest first; a batch counts its recipients (its recipients' own
+        call rows are not counted again), a retry the recipients it called again. For the hourly cap."""
         rows = self._db.execute(
-            "SELECT created_at, 1 FROM calls WHERE created_at >= ? AND status != 'failed' "
+            f"SELECT created_at, 1 FROM calls WHERE created_at >= ? AND batch_id IS NULL AND {_MAY_HAVE_RUNG} "
             "UNION ALL SELECT created_at, total_recipients FROM batches WHERE created_at >= ? AND status != 'failed' "
+            "UNION ALL SELECT created_at, recipients FROM batch_retries WHERE created_at >= ? AND status != 'failed' "
             "ORDER BY 1",
-            (since, since),
+            (since, since, since),
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
 
@@ -263,7 +363,11 @@ class Store:
         of rows changed.
         """
         changed = 0
-        for table, key, status in (("calls", "call_id", "dialling"), ("batches", "local_id", "submitting")):
+        for table, key, status in (
+            ("calls", "call_id", "dialling"),
+            ("batches", "local_id", "submitting"),
+            ("batch_retries", "retry_id", "retrying"),
+        ):
             rows = self._db.execute(
                 f"SELECT {key}, pid, owner, created_at FROM {table} WHERE status = ? AND (owner IS NULL OR owner != ?)",
                 (status, self.owner),
@@ -342,6 +446,40 @@ class Store:
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         """Return the batch with this provider id, or ``None`` if this server did not submit it."""
         return self._batch_where("batch_id = ?", batch_id)
+
+    def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
+        """The ``{"phone_number", "scenario"}`` list recorded when this server submitted the
+        batch, in submission order; empty for a batch submitted elsewhere."""
+        row = self._db.execute("SELECT recipients_json FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return json.loads(row["recipients_json"]) if row else []
+
+    def list_batches(self, limit: int = 20) -> list[BatchRecord]:
+        """The batches this server submitted (or tried to), newest first, at most ``limit``."""
+        rows = self._db.execute(
+            "SELECT local_id, batch_id, created_at, updated_at, provider, name, status, total_recipients, "
+            "scheduled_time_unix, error FROM batches ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [BatchRecord(**dict(r)) for r in rows]
+
+    def record_retry_intent(self, batch_id: str, recipients: int) -> str:
+        """Write a ``retrying`` row before a batch retry is sent (it counts towards the hourly
+        cap: ``recipients`` phones may ring again); returns its id."""
+        retry_id = f"retry_{uuid.uuid4().hex[:20]}"
+        now = time.time()
+        self._db.execute(
+            "INSERT INTO batch_retries (retry_id, batch_id, created_at, updated_at, recipients, status, owner, pid) "
+            "VALUES (?, ?, ?, ?, ?, 'retrying', ?, ?)",
+            (retry_id, batch_id, now, now, recipients, self.owner, os.getpid()),
+        )
+        return retry_id
+
+    def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:
+        """Write a retry's outcome: ``retried``, ``failed`` (nothing dialled) or ``outcome_unknown``."""
+        self._db.execute(
+            "UPDATE batch_retries SET status = ?, error = ?, updated_at = ? WHERE retry_id = ?",
+            (status, error, time.time(), retry_id),
+        )
 
     def _batch_where(self, clause: str, value: str) -> BatchRecord | None:
         row = self._db.execute(

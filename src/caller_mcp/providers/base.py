@@ -78,6 +78,7 @@ class BatchRecipient(BaseModel):
     phone_number: str | None = None
     status: str
     conversation_id: str | None = None
+    created_at_unix: int | None = None
     updated_at_unix: int | None = None
 
 
@@ -99,6 +100,72 @@ class BatchCall(BaseModel):
     total_calls_dispatched: int = 0
     recipients: list[BatchRecipient] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class BatchPage(BaseModel):
+    """One page of ``GET /v1/convai/batch-calling/workspace`` (``WorkspaceBatchCallsResponse``).
+
+    Attributes:
+        batch_calls: newest first, without recipients.
+        next_doc: pass as ``last_doc`` to read the next page; ``None`` on the last page.
+    """
+
+    batch_calls: list[BatchCall]
+    next_doc: str | None = None
+    has_more: bool = False
+
+
+#: Conversation statuses of ``GET /v1/convai/conversations/{id}`` (note the hyphen).
+CONVERSATION_STATUSES = ("initiated", "in-progress", "processing", "done", "failed")
+
+
+class TranscriptTurn(BaseModel):
+    """One turn of a conversation's transcript.
+
+    Attributes:
+        role: the provider's role: ``agent`` is the AI caller, ``user`` the business line.
+        message: what was said (tool-call turns without words are left out).
+        time_in_call_secs: seconds from the start of the call.
+    """
+
+    role: str
+    message: str
+    time_in_call_secs: float | None = None
+
+
+class Conversation(BaseModel):
+    """A conversation as ``GET /v1/convai/conversations/{id}`` reports it (fields in
+    ``shared/reference/README.md``); analysis fields are final only at status ``done``.
+
+    Attributes:
+        status: the provider's own value (:data:`CONVERSATION_STATUSES`).
+        start_time_unix: ``metadata.start_time_unix_secs``, Unix seconds.
+        duration_secs: ``metadata.call_duration_secs``, seconds.
+        cost: ``metadata.cost`` (provider credits), when reported.
+        call_successful: ``analysis.call_successful``: ``success``, ``failure`` or ``unknown``.
+        summary: ``analysis.transcript_summary``.
+        evaluation_criteria_results, data_collection_results: ``analysis``' objects, keyed by id.
+        to_number: ``metadata.phone_call.external_number``, the line that was called.
+        batch_id, batch_recipient_id: ``metadata.batch_call``, for a batch recipient's call.
+    """
+
+    conversation_id: str
+    status: str
+    agent_id: str | None = None
+    to_number: str | None = None
+    call_sid: str | None = None
+    start_time_unix: int | None = None
+    duration_secs: float | None = None
+    termination_reason: str | None = None
+    cost: float | None = None
+    call_successful: str | None = None
+    summary: str | None = None
+    evaluation_criteria_results: dict[str, Any] = Field(default_factory=dict)
+    data_collection_results: dict[str, Any] = Field(default_factory=dict)
+    batch_id: str | None = None
+    batch_recipient_id: str | None = None
+    has_audio: bool | None = None
+    transcript: list[TranscriptTurn] = Field(default_factory=list)
 
 
 class Provider(Protocol):
@@ -134,6 +201,19 @@ class Provider(Protocol):
 
     async def cancel_batch(self, batch_id: str) -> BatchCall:
         """Cancel a batch call; answers the batch with its new status."""
+        ...
+
+    async def retry_batch(self, batch_id: str) -> BatchCall:
+        """Call a batch's failed and unanswered recipients again; answers the batch's new status.
+        Places calls: never retried after it may have reached the provider."""
+        ...
+
+    async def list_batches(self, limit: int, last_doc: str | None = None) -> BatchPage:
+        """One page of the workspace's batch calls, newest first."""
+        ...
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        """Read one conversation: status, transcript, metadata and analysis."""
         ...
 
     async def aclose(self) -> None:

@@ -1,8 +1,9 @@
 """ElevenLabs Conversational AI over HTTP (``httpx``): outbound calls by Twilio or SIP trunk, batch calling.
 
 Endpoints and bodies follow ``shared/reference``: ``001_…`` (``POST /v1/convai/twilio/outbound-call``),
-``000_…`` (``POST /v1/convai/sip-trunk/outbound-call``) and ``003_…`` (batch calling submit, get,
-cancel). The same class talks to the sandbox emulator, mounted with ``httpx.ASGITransport``.
+``000_…`` (``POST /v1/convai/sip-trunk/outbound-call``), ``003_…`` (batch calling submit, list,
+get, cancel, retry) and the conversation fields listed in ``shared/reference/README.md``
+(``GET /v1/convai/conversations/{id}``). The same class talks to the sandbox emulator, mounted with ``httpx.ASGITransport``.
 
 Reliability rules (the guide's safety section): a call-placing POST is never retried here. When
 it fails before reaching the provider (connect error) the caller is told nothing was dialled;
@@ -25,7 +26,16 @@ import httpx
 
 from ..config import ProviderConfig
 from ..errors import OutcomeUnknown, ProviderError, ProviderStatusError, ProviderUnreachable
-from .base import BatchCall, BatchRecipient, BatchSubmission, OutboundCall, OutboundCallResult
+from .base import (
+    BatchCall,
+    BatchPage,
+    BatchRecipient,
+    BatchSubmission,
+    Conversation,
+    OutboundCall,
+    OutboundCallResult,
+    TranscriptTurn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +185,15 @@ class ElevenLabsProvider:
 
     # -- HTTP ----------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, body: dict | None = None, places_call: bool = False) -> Any:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        params: dict[str, Any] | None = None,
+        places_call: bool = False,
+    ) -> Any:
         """Send one request, retrying only where that cannot dial twice, and return the JSON answer.
 
         Retries (at most :data:`MAX_TRIES` tries, exponential backoff with jitter, ``Retry-After``
@@ -199,7 +217,7 @@ class ElevenLabsProvider:
         while True:
             attempt += 1
             try:
-                response = await self._client.request(method, path, json=body, headers=headers)
+                response = await self._client.request(method, path, json=body, params=params, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if await self._may_retry(attempt, deadline, None):
                     continue
@@ -389,6 +407,62 @@ class ElevenLabsProvider:
         """``POST /v1/convai/batch-calling/{batch_id}/cancel``: answers the batch with its new status."""
         return _batch_from(await self._send("POST", f"/v1/convai/batch-calling/{_segment(batch_id)}/cancel"))
 
+    async def retry_batch(self, batch_id: str) -> BatchCall:
+        """``POST /v1/convai/batch-calling/{batch_id}/retry``: call the failed and unanswered
+        recipients again (``003_…``); answers the batch with its new status.
+
+        It places calls, so it is sent like an outbound call: never retried once it may have
+        reached the provider (:class:`OutcomeUnknown` instead).
+        """
+        answer = await self._send("POST", f"/v1/convai/batch-calling/{_segment(batch_id)}/retry", places_call=True)
+        try:
+            return _batch_from(answer)
+        except ProviderError as exc:
+            raise OutcomeUnknown(
+                f"{self._display} accepted the retry but its answer has no batch id: the calls may be placed again."
+            ) from exc
+
+    async def list_batches(self, limit: int, last_doc: str | None = None) -> BatchPage:
+        """``GET /v1/convai/batch-calling/workspace?limit=…&last_doc=…`` (``003_…``): one page of
+        the workspace's batch calls, newest first.
+
+        Args:
+            limit: batches per page (the provider caps it).
+            last_doc: the previous page's ``next_doc``; ``None`` for the first page.
+        Raises:
+            ProviderError: as :meth:`_send`, or the answer has no ``batch_calls`` list.
+        """
+        params: dict[str, Any] = {"limit": int(limit)}
+        if last_doc:
+            params["last_doc"] = last_doc
+        answer = await self._send("GET", "/v1/convai/batch-calling/workspace", params=params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("batch_calls"), list):
+            raise ProviderError(f"{self._display}'s batch list has no batch_calls list.")
+        calls = []
+        for item in answer["batch_calls"]:
+            try:
+                calls.append(_batch_from(item))
+            except ProviderError:
+                logger.warning("skipped a workspace batch without an id")
+        next_doc = answer.get("next_doc")
+        return BatchPage(
+            batch_calls=calls,
+            next_doc=next_doc if isinstance(next_doc, str) and next_doc else None,
+            has_more=bool(answer.get("has_more")),
+        )
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        """``GET /v1/convai/conversations/{conversation_id}``: status, transcript, metadata, analysis.
+
+        Raises:
+            ProviderStatusError: 404 when the provider does not know the conversation (yet).
+            ProviderError: as :meth:`_send`, or the answer is not a conversation.
+        """
+        answer = await self._send("GET", f"/v1/convai/conversations/{_segment(conversation_id)}")
+        if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
+            raise ProviderError(f"{self._display}'s conversation answer has no status.")
+        return conversation_from(answer, conversation_id)
+
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self._client.aclose()
@@ -398,6 +472,65 @@ def _reason(exc: Exception) -> str:
     """A short, key-free description of a transport failure."""
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def conversation_from(answer: dict[str, Any], conversation_id: str) -> Conversation:
+    """Convert a ``GET /v1/convai/conversations/{id}`` body to :class:`Conversation`.
+
+    Tolerant of what the provider leaves out (``analysis`` is ``null`` until the call is
+    processed; ``metadata`` may lack any field): a missing value becomes ``None`` or empty.
+    Transcript turns without words (tool calls) are skipped.
+    """
+    metadata = _dict(answer.get("metadata"))
+    analysis = _dict(answer.get("analysis"))
+    phone_call = _dict(metadata.get("phone_call"))
+    batch_call = _dict(metadata.get("batch_call"))
+    turns = []
+    for turn in answer.get("transcript") or []:
+        if not isinstance(turn, dict):
+            continue
+        message = turn.get("message")
+        if not isinstance(message, str) or not message.strip():
+            continue
+        turns.append(
+            TranscriptTurn(
+                role=str(turn.get("role") or "unknown"),
+                message=message,
+                time_in_call_secs=_number(turn.get("time_in_call_secs")),
+            )
+        )
+    start = _number(metadata.get("start_time_unix_secs"))
+    return Conversation(
+        conversation_id=_str(answer.get("conversation_id")) or conversation_id,
+        status=answer["status"],
+        agent_id=_str(answer.get("agent_id")),
+        to_number=_str(phone_call.get("external_number")),
+        call_sid=_str(phone_call.get("call_sid")),
+        start_time_unix=int(start) if start is not None else None,
+        duration_secs=_number(metadata.get("call_duration_secs")),
+        termination_reason=_str(metadata.get("termination_reason")),
+        cost=_number(metadata.get("cost")),
+        call_successful=_str(analysis.get("call_successful")),
+        summary=_str(analysis.get("transcript_summary")),
+        evaluation_criteria_results=_dict(analysis.get("evaluation_criteria_results")),
+        data_collection_results=_dict(analysis.get("data_collection_results")),
+        batch_id=_str(batch_call.get("batch_call_id")),
+        batch_recipient_id=_str(batch_call.get("batch_call_recipient_id")),
+        has_audio=answer.get("has_audio") if isinstance(answer.get("has_audio"), bool) else None,
+        transcript=turns,
+    )
 
 
 def _batch_from(answer: Any) -> BatchCall:
@@ -414,6 +547,7 @@ def _batch_from(answer: Any) -> BatchCall:
             phone_number=r.get("phone_number"),
             status=str(r.get("status") or "pending"),
             conversation_id=r.get("conversation_id"),
+            created_at_unix=r.get("created_at_unix"),
             updated_at_unix=r.get("updated_at_unix"),
         )
         for r in answer.get("recipients") or []
