@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Provider client.
     caller_mcp_connect_timeout_secs: float = Field(default=DEFAULT_CONNECT_TIMEOUT_SECS, gt=0, le=60)
     caller_mcp_read_timeout_secs: float = Field(default=DEFAULT_READ_TIMEOUT_SECS, gt=0, le=45)
+    # The built-in sandbox: sandbox seconds per real second (demos and tests run calls faster).
+    caller_mcp_sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
 
     _problem: str | None = PrivateAttr(default=None)
 
@@ -183,6 +185,7 @@ class Settings(BaseSettings):
                 phone_provider=phone_provider,  # type: ignore[arg-type]
                 connect_timeout_secs=self.caller_mcp_connect_timeout_secs,
                 read_timeout_secs=self.caller_mcp_read_timeout_secs,
+                sandbox_speed=self.caller_mcp_sandbox_speed,
             )
         if missing:
             raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
@@ -213,6 +216,7 @@ class ProviderConfig:
         agent_phone_number_id: ElevenLabs phone number the calls come from.
         phone_provider: ``twilio``, ``sip_trunk`` or ``auto`` (look the number up once).
         connect_timeout_secs, read_timeout_secs: the HTTP client's timeouts, seconds.
+        sandbox_speed: how much faster than real time the built-in sandbox runs its calls.
     """
 
     name: Literal["elevenlabs", "sandbox"]
@@ -223,6 +227,7 @@ class ProviderConfig:
     phone_provider: PhoneProvider
     connect_timeout_secs: float = DEFAULT_CONNECT_TIMEOUT_SECS
     read_timeout_secs: float = DEFAULT_READ_TIMEOUT_SECS
+    sandbox_speed: float = 1.0
 
     @property
     def is_sandbox(self) -> bool:

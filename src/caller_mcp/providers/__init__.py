@@ -26,7 +26,7 @@ def create_provider(config: ProviderConfig, *, transport: Any = None) -> Provide
     if transport is None and config.is_sandbox:
         from ..sandbox import create_app
 
-        transport = httpx.ASGITransport(app=create_app(api_key=config.api_key.get_secret_value()))
+        transport = httpx.ASGITransport(app=create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed))
     client = httpx.AsyncClient(
         base_url=config.api_base,
         transport=transport,

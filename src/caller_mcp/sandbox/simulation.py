@@ -178,6 +178,30 @@ def _business_of(call: SimCall) -> str:
     return match.group(1).strip() if match else "a local business"
 
 
+_STOPWORDS = frozenset(
+    "a an and are as at be but by can do for from get have i if in is it its me my of on or our so "
+    "that the their them then there this to us we what when where which who will with you your "
+    "like would want please today call calling".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    """Content words of ``text``, cut to 4 letters as a crude stem (``opening`` ~ ``open``)."""
+    return {w[:4] for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOPWORDS and len(w) > 1}
+
+
+def _answer_from(business: str, goal: str) -> str | None:
+    """The sentence of the business description that shares the most words with the caller's
+    goal (how the emulated business line answers), or ``None`` when none shares any."""
+    goal_words = _words(goal)
+    best, best_score = None, 0
+    for sentence in re.split(r"(?<=[.!?])\s+", business.strip())[1:] or []:
+        score = len(goal_words & _words(sentence))
+        if score > best_score:
+            best, best_score = sentence.strip(), score
+    return best
+
+
 def _script_turns(call: SimCall) -> list[dict[str, Any]]:
     """The whole conversation of a call, built from its prompt and first message."""
     if call.outcome == "voicemail":
@@ -186,11 +210,14 @@ def _script_turns(call: SimCall) -> list[dict[str, Any]]:
             {"role": "agent", "message": "Hi, I'll call back later. Thank you.", "time_in_call_secs": 3},
         ]
     goal = _goal_of(call)
-    greeting = f"Thanks for calling! {_first_sentence(_business_of(call))} How can I help you today?"
+    business = _business_of(call)
+    greeting = f"Thanks for calling! {_first_sentence(business)} How can I help you today?"
+    answer = _answer_from(business, goal)
+    reply = f"Sure. {answer} Can I get a name for that?" if answer else f"Sure, I can help you {goal}. Can I get a name for that?"
     return [
         {"role": "user", "message": greeting, "time_in_call_secs": 0},
         {"role": "agent", "message": call.first_message or f"Hi, I'd like to {goal}.", "time_in_call_secs": 1},
-        {"role": "user", "message": f"Sure, I can help you {goal}. Can I get a name for that?", "time_in_call_secs": 3},
+        {"role": "user", "message": reply, "time_in_call_secs": 3},
         {"role": "agent", "message": "It's Sam. Thanks!", "time_in_call_secs": 5},
         {"role": "user", "message": "All set, Sam. Is there anything else?", "time_in_call_secs": 6},
         {"role": "agent", "message": "No, that's everything. Goodbye!", "time_in_call_secs": 7},
@@ -200,7 +227,9 @@ def _script_turns(call: SimCall) -> list[dict[str, Any]]:
 def _summary(call: SimCall) -> str:
     goal = _goal_of(call)
     if call.outcome == "completed":
-        return f"The caller asked to {goal}; the business confirmed it and the call ended politely."
+        answer = _answer_from(_business_of(call), goal)
+        said = f" The business said: {answer}" if answer else " The business confirmed it."
+        return f"The caller's goal was to {goal}.{said} The goal was met and the call ended politely."
     if call.outcome == "voicemail":
         return "The call reached voicemail; the caller did not complete its goal."
     return f"The call did not connect ({TERMINATION_REASONS[call.outcome].rstrip('.').lower()})."
