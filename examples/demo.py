@@ -1,9 +1,11 @@
 """The main job, end to end on the sandbox: a real MCP client session over stdio.
 
 Launches the ``caller-mcp`` console script as a desktop client would, sets a business context,
-places a call, submits a small batch, polls it, cancels it, and prints each step. The child
-process is pinned to the sandbox (``CALLER_MCP_PROVIDER=sandbox``) and a throw-away database,
-so no real phone can ring even when ELEVENLABS_* keys are set in your shell.
+places a call and waits for it (``get_call`` with ``wait_seconds``, printing progress), prints its
+outcome, summary and transcript, then submits a small batch, prints its per-status counts as it
+progresses, lists its failures, retries them, and shows the history. The child process is pinned
+to the sandbox (``CALLER_MCP_PROVIDER=sandbox``, running 3× faster than real time) and a
+throw-away database, so no real phone can ring even when ELEVENLABS_* keys are set in your shell.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py``).
 """
@@ -20,8 +22,9 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 SCRIPT = Path(sys.executable).with_name("caller-mcp")
-POLLS = 3
-POLL_SECS = 2.0
+POLL_SECS = 1.0
+MAX_POLLS = 20
+SPEED = "3"
 
 
 def show(step: str, result) -> dict:
@@ -45,9 +48,11 @@ def show(step: str, result) -> dict:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ELEVENLABS_", "CALLER_MCP_"))}
-        env.update(CALLER_MCP_PROVIDER="sandbox", CALLER_MCP_DB=str(Path(tmp) / "demo.sqlite3"))
+        env.update(
+            CALLER_MCP_PROVIDER="sandbox", CALLER_MCP_DB=str(Path(tmp) / "demo.sqlite3"), CALLER_MCP_SANDBOX_SPEED=SPEED
+        )
         server = StdioServerParameters(command=str(SCRIPT), args=[], env=env)
-        print(f"Launching {SCRIPT.name} over stdio (sandbox: no real phone rings)")
+        print(f"Launching {SCRIPT.name} over stdio (sandbox at {SPEED}x speed: no real phone rings)")
         async with Client(server) as client:
             tools = (await client.list_tools()).tools
             print("Tools:", ", ".join(t.name for t in tools))
@@ -58,12 +63,31 @@ async def main() -> None:
                     "set_business_context",
                     {
                         "description": "We are Pizza Palace, a pizza restaurant that takes orders and handles "
-                        "delivery inquiries.",
+                        "delivery inquiries. We are open 11am to 10pm every day. A large pepperoni pizza for "
+                        "delivery costs $18 and arrives in about 40 minutes.",
                         "scenario": "order a large pepperoni pizza for delivery to 123 Main St",
                     },
                 ),
             )
-            show("place_call +15551234567", await client.call_tool("place_call", {"to_number": "+15551234567"}))
+            placed = show("place_call +15551234567", await client.call_tool("place_call", {"to_number": "+15551234567"}))
+
+            print("\n== get_call (wait_seconds=30): waiting for the call to end")
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                print(f"   … {message}")
+
+            call = (
+                await client.call_tool(
+                    "get_call", {"call_id": placed["call_id"], "wait_seconds": 30}, progress_callback=progress
+                )
+            ).structured_content
+            print(f"   status: {call['status']} (provider: {call.get('provider_status')})")
+            print(f"   outcome: {call.get('outcome')}   duration: {call.get('duration_secs')} s")
+            print(f"   termination: {call.get('termination_reason')}")
+            print(f"   summary: {call.get('summary')}")
+            print("   transcript (untrusted: what the line said):")
+            for turn in call.get("transcript", []):
+                print(f"     {turn['role']:>8}: {turn['message']}")
 
             batch = show(
                 "submit_batch (5 recipients: completes, voicemail, no answer, busy, own goal)",
@@ -81,17 +105,36 @@ async def main() -> None:
                     },
                 ),
             )
-            for poll in range(1, POLLS + 1):
+            print("\n== get_batch_status, polled until the batch completes")
+            status: dict = {}
+            for _ in range(MAX_POLLS):
+                status = (await client.call_tool("get_batch_status", {"batch_id": batch["batch_id"]})).structured_content
+                counts = " ".join(f"{name}={n}" for name, n in status["counts"].items())
+                print(f"   {status['status']:<12} progress {status['progress']:.0%}   {counts}")
+                if status["status"] in ("completed", "failed", "cancelled"):
+                    break
                 await anyio.sleep(POLL_SECS)
-                status = show(
-                    f"get_batch_status (poll {poll})",
-                    await client.call_tool("get_batch_status", {"batch_id": batch["batch_id"]}),
+            failures = (
+                await client.call_tool(
+                    "get_batch_status", {"batch_id": batch["batch_id"], "status": "failed,voicemail"}
                 )
-            show("cancel_batch", await client.call_tool("cancel_batch", {"batch_id": batch["batch_id"]}))
-            status = show(
-                "get_batch_status (after cancel)",
-                await client.call_tool("get_batch_status", {"batch_id": batch["batch_id"]}),
-            )
+            ).structured_content
+            print("\n== get_batch_status status=failed,voicemail (drill into the failures)")
+            for recipient in failures["recipients"]:
+                detail = (
+                    await client.call_tool("get_call", {"call_id": recipient["conversation_id"]})
+                ).structured_content
+                print(f"   {recipient['phone_number']}  {recipient['status']:<9}  {detail.get('termination_reason')}")
+            show("retry_batch (calls the failed and voicemail recipients again)",
+                 await client.call_tool("retry_batch", {"batch_id": batch["batch_id"]}))
+            for _ in range(MAX_POLLS):
+                await anyio.sleep(POLL_SECS)
+                status = (await client.call_tool("get_batch_status", {"batch_id": batch["batch_id"]})).structured_content
+                if status["status"] in ("completed", "failed", "cancelled"):
+                    break
+            counts = " ".join(f"{name}={n}" for name, n in status["counts"].items())
+            print(f"   after the retry: {status['status']}   {counts}  (the busy line answered this time)")
+
             again = await client.call_tool("place_call", {"to_number": "+15551234567"})
             print("\n== place_call +15551234567 again (the redial guard answers; no second call)")
             print("  ", again.structured_content["message"])
@@ -100,9 +143,13 @@ async def main() -> None:
                 print(f"\n== place_call {number} (refused by the dial policy)")
                 print("  ", refused.content[0].text)
             history = await client.call_tool("list_calls", {})
-            print("\n== list_calls")
-            for call in history.structured_content["calls"]:
-                print(f"   {call['created_at']}  {call['to_number']}  {call['status']}  {call['call_id']}")
+            print("\n== list_calls (batch calls included, with their last known status)")
+            for row in history.structured_content["calls"]:
+                print(f"   {row['to_number']}  {row['status']:<8} {row.get('outcome') or '':<8} {row['call_id']}")
+            batches = await client.call_tool("list_batches", {})
+            print("\n== list_batches")
+            for row in batches.structured_content["batches"]:
+                print(f"   {row['batch_id']}  {row['status']}  {row['total_calls_scheduled']} calls  here={row['submitted_here']}")
         print(f"\nDone: batch {status['batch_id']} ended {status['status']}.")
 
 
