@@ -376,7 +376,11 @@ def build_server(settings: Settings, *, transport: Any = None) -> MCPServer:
     return server
 
 
-def test_phone_line(phone_number: str, business_description: str, goals: str) -> str:
+def test_phone_line(
+    phone_number: Annotated[str, Field(description="The line to test, E.164, e.g. +15551234567.")],
+    business_description: Annotated[str, Field(description="Who answers that line.")],
+    goals: Annotated[str, Field(description="One caller goal per line (or separated by ';').")],
+) -> str:
     """The ``test_phone_line`` prompt: a step-by-step test plan for an agent.
 
     Args:

@@ -719,6 +719,16 @@ class CallerService:
         if conversation is None:
             answer = self._record_result(record)  # type: ignore[arg-type]
             answer.waited_secs = waited
+            answer.error = (
+                f"The provider does not show conversation {conversation_id} yet: a call just placed appears "
+                "within seconds. "
+                + (
+                    "The built-in sandbox keeps calls in memory, so a call placed by an earlier server process "
+                    "never appears."
+                    if self.provider_config().is_sandbox
+                    else "If it was placed long ago, check the provider's call history."
+                )
+            )
             return answer
         record = self._remember(record, conversation)
         return self._conversation_result(record, conversation, waited)
