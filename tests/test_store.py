@@ -116,3 +116,57 @@ def test_a_second_store_in_the_same_process_leaves_live_requests_alone(db_path):
     third = Store(db_path)
     assert third.get_call("c1").status == "outcome_unknown"
     assert "stopped while the request was in flight" in third.get_call("c1").error
+
+
+def test_a_database_from_the_first_release_gains_the_new_columns_and_keeps_its_rows(db_path):
+    import sqlite3
+
+    old = sqlite3.connect(db_path)
+    old.executescript(
+        """
+        CREATE TABLE calls (call_id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            provider TEXT NOT NULL, to_number TEXT NOT NULL, scenario TEXT NOT NULL,
+            business_description TEXT NOT NULL, status TEXT NOT NULL, phone_provider TEXT,
+            conversation_id TEXT, call_sid TEXT, error TEXT);
+        INSERT INTO calls VALUES ('call_old', 1.0, 1.0, 'sandbox', '+15551234567', 'order a pizza', 'Pizza Palace',
+            'initiated', 'twilio', 'conv_old', 'CA1', NULL);
+        """
+    )
+    old.commit()
+    old.close()
+    store = Store(db_path)
+    try:
+        store.record_provider_report("call_old", status="done", provider_status="done", outcome="success", duration_secs=8)
+        row = store.find_call("conv_old")
+        assert (row.call_id, row.status, row.outcome, row.duration_secs, row.batch_id) == (
+            "call_old", "done", "success", 8.0, None
+        )
+        assert store.dials_since(0) == [(1.0, 1)]  # a provider-reported call still counts towards the cap
+    finally:
+        store.close()
+
+
+def test_batch_recipient_calls_are_upserted_by_conversation_and_not_counted_twice(db_path):
+    store = Store(db_path)
+    try:
+        store.record_batch_intent(
+            local_id="batch_local", provider="sandbox", name="b", recipients=[{"phone_number": "+15551230000"}] * 2,
+            scheduled_time_unix=None,
+        )
+        store.record_batch_outcome("batch_local", status="pending", batch_id="btcal_1")
+        rows = [
+            {"conversation_id": f"conv_{i}", "to_number": f"+1555123000{i}", "scenario": "s", "status": "ringing",
+             "provider_status": "initiated", "created_at": 5.0}
+            for i in range(2)
+        ]
+        assert store.record_batch_calls("btcal_1", "sandbox", rows) == 2
+        assert store.record_batch_calls("btcal_1", "sandbox", rows) == 0  # unchanged rows are not rewritten
+        rows[0] = {**rows[0], "status": "done", "provider_status": "completed"}
+        assert store.record_batch_calls("btcal_1", "sandbox", rows) == 1
+        listed = store.list_calls(10)
+        assert sorted((c.call_id, c.status, c.batch_id) for c in listed) == [
+            ("conv_0", "done", "btcal_1"), ("conv_1", "ringing", "btcal_1")
+        ]
+        assert sum(n for _, n in store.dials_since(0)) == 2  # the batch's 2 recipients, once
+    finally:
+        store.close()
