@@ -61,6 +61,8 @@ UNTRUSTED_NOTE = (
 MAX_TRANSCRIPT_CHARS = 3_000
 #: Characters of one transcript turn, rationale or collected value at most, in a get_call answer.
 MAX_TURN_CHARS = 500
+#: What a turn costs in the answer beyond its words: ``{"role":"business","message":"","secs":12.0},``.
+TURN_OVERHEAD_CHARS = 45
 
 
 def call_status(provider_status: str) -> str:
@@ -94,32 +96,35 @@ def _line(turn: TranscriptTurn, limit: int) -> TranscriptLine:
 
 
 def bounded_transcript(turns: list[TranscriptTurn], budget: int = MAX_TRANSCRIPT_CHARS) -> tuple[list[TranscriptLine], bool]:
-    """The transcript as ``role: message`` lines within ``budget`` characters of message text.
+    """The transcript as ``role: message`` lines within ``budget`` characters of answer.
 
-    A transcript that fits is returned whole. A longer one keeps its opening (the first third of
-    the budget: how the call began) and its end (the rest: how it ended and what was agreed), and
-    each kept turn is cut to :data:`MAX_TURN_CHARS`.
+    Each turn costs its message plus :data:`TURN_OVERHEAD_CHARS` (its JSON framing), so many short
+    turns are bounded as well as a few long ones. A transcript that fits is returned whole. A
+    longer one keeps its opening (the first third of the budget: how the call began) and its end
+    (the rest: how it ended and what was agreed), and each kept turn is cut to :data:`MAX_TURN_CHARS`.
 
     Returns:
         ``(lines, truncated)``; ``truncated`` is True when any turn was left out or cut.
     """
-    if sum(len(t.message) for t in turns) <= budget:
+    if sum(len(t.message) + TURN_OVERHEAD_CHARS for t in turns) <= budget:
         return [_line(t, len(t.message)) for t in turns], False
     head: list[TranscriptLine] = []
     used = 0
     for turn in turns:
         line = _line(turn, MAX_TURN_CHARS)
-        if used + len(line.message) > budget // 3:
+        cost = len(line.message) + TURN_OVERHEAD_CHARS
+        if used + cost > budget // 3:
             break
         head.append(line)
-        used += len(line.message)
+        used += cost
     tail: list[TranscriptLine] = []
     for turn in reversed(turns[len(head) :]):
         line = _line(turn, MAX_TURN_CHARS)
-        if used + len(line.message) > budget:
+        cost = len(line.message) + TURN_OVERHEAD_CHARS
+        if used + cost > budget:
             break
         tail.append(line)
-        used += len(line.message)
+        used += cost
     return head + tail[::-1], True
 
 

@@ -757,6 +757,14 @@ class CallerService:
         """Write the provider's report to the store; a conversation of a batch this server
         submitted that the store did not know yet is recorded first. Returns the row, if any."""
         if record is None and conversation.batch_id and self._store.get_batch(conversation.batch_id):
+            scenario = next(
+                (
+                    entry.get("scenario") or ""
+                    for entry in self._store.batch_recipients(conversation.batch_id)
+                    if entry.get("phone_number") == conversation.to_number
+                ),
+                "",
+            )
             self._store.record_batch_calls(
                 conversation.batch_id,
                 self.provider_config().name,
@@ -764,7 +772,7 @@ class CallerService:
                     {
                         "conversation_id": conversation.conversation_id,
                         "to_number": conversation.to_number or "",
-                        "scenario": "",
+                        "scenario": scenario,
                         "status": call_status(conversation.status),
                         "provider_status": conversation.status,
                         "created_at": conversation.start_time_unix or time.time(),

@@ -302,8 +302,10 @@ class Store:
                 "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
                 ":provider_status, :conversation_id, :batch_id) "
                 "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
-                "provider_status = excluded.provider_status, updated_at = excluded.updated_at "
-                "WHERE calls.provider_status IS NOT excluded.provider_status",
+                "provider_status = excluded.provider_status, updated_at = excluded.updated_at, "
+                "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END "
+                "WHERE calls.provider_status IS NOT excluded.provider_status "
+                "OR (calls.scenario = '' AND excluded.scenario != '')",
                 [{**c, "now": now, "provider": provider, "batch_id": batch_id} for c in calls],
             )
         except BaseException:
@@ -345,10 +347,13 @@ class Store:
     def dials_since(self, since: float) -> list[tuple[float, int]]:
         """``(created_at, number of dials)`` for every call, batch and batch retry since ``since``
         that may have dialled, oldest first; a batch counts its recipients (its recipients' own
-        call rows are not counted again), a retry the recipients it called again. For the hourly cap."""
+        call rows are not counted again), a retry the recipients it called again. A batch is left out
+        only when its submission failed (no batch id); one the provider later reports ``failed``
+        may have dialled. For the hourly cap."""
         rows = self._db.execute(
             f"SELECT created_at, 1 FROM calls WHERE created_at >= ? AND batch_id IS NULL AND {_MAY_HAVE_RUNG} "
-            "UNION ALL SELECT created_at, total_recipients FROM batches WHERE created_at >= ? AND status != 'failed' "
+            "UNION ALL SELECT created_at, total_recipients FROM batches WHERE created_at >= ? "
+            "AND NOT (status = 'failed' AND batch_id IS NULL) "
             "UNION ALL SELECT created_at, recipients FROM batch_retries WHERE created_at >= ? AND status != 'failed' "
             "ORDER BY 1",
             (since, since, since),
