@@ -22,6 +22,8 @@ from caller_mcp.sandbox import ManualClock
 from caller_mcp.server import build_server
 from caller_mcp.store import Store
 
+from tests.support import real_settings
+
 pytestmark = pytest.mark.anyio
 
 PIZZA = "We are Pizza Palace, a pizza restaurant that takes orders and handles delivery inquiries."
@@ -44,16 +46,6 @@ def text(result) -> str:
     return result.content[0].text
 
 
-def real_settings(db_path, **extra) -> Settings:
-    return Settings(
-        _env_file=None,
-        caller_mcp_db=db_path,
-        elevenlabs_api_key=KEY,
-        elevenlabs_agent_id="agent_1",
-        elevenlabs_agent_phone_number_id="phnum_1",
-        elevenlabs_phone_provider="twilio",
-        **extra,
-    )
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -309,7 +301,7 @@ async def test_a_batch_the_provider_reports_failed_after_dialling_still_counts_t
 
     # Regression: Store.dials_since once left out every batch with status 'failed', the column where
     # get_batch_status and list_batches store the provider's batch status.
-    settings = real_settings(db_path, caller_mcp_max_calls_per_hour=2)
+    settings = real_settings(db_path, KEY, caller_mcp_max_calls_per_hour=2)
     async with connect(settings, transport=httpx.MockTransport(handler)) as client:
         await submit(client, ["+14155550123", "+14155550124"])  # 2 of 2 dials used
         assert (await status(client, "btcal_1"))["status"] == "failed"  # both phones rang, no one answered
@@ -410,7 +402,7 @@ class Workspace:
 
 async def test_list_batches_250_reads_three_workspace_pages_linked_by_last_doc(connect, db_path):
     workspace = Workspace(250)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(workspace)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(workspace)) as client:
         result = await client.call_tool("list_batches", {"limit": 250})
     assert not result.is_error, text(result)
     answer = result.structured_content
@@ -448,7 +440,7 @@ BATCH_OK = {
 
 async def test_list_batches_with_the_workspace_down_answers_own_records_with_a_warning(connect, db_path):
     handler, seen = workspace_down(lambda request: httpx.Response(200, json=BATCH_OK))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(handler)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(handler)) as client:
         submitted = await client.call_tool(
             "submit_batch",
             {"recipients": ["+14155550123", "+14155550124"], "business_description": PIZZA, "call_name": "own batch"},
@@ -471,7 +463,7 @@ async def test_list_batches_shows_an_outcome_unknown_submission_from_the_store_w
             return httpx.Response(500, json={"detail": {"status": "internal_error", "message": "boom"}})
         return httpx.Response(200, json={"batch_calls": [], "has_more": False, "next_doc": None})
 
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(handler)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(handler)) as client:
         submitted = await client.call_tool(
             "submit_batch", {"recipients": ["+14155550123"], "business_description": PIZZA, "call_name": "lost"}
         )
@@ -589,7 +581,7 @@ def failing_retry_provider():
 
 async def test_retry_batch_answered_500_is_outcome_unknown_after_one_post_and_recorded(connect, db_path):
     handler, posts = failing_retry_provider()
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(handler)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(handler)) as client:
         result = await client.call_tool("retry_batch", {"batch_id": "btcal_1"})
     assert result.is_error
     message = text(result)

@@ -29,6 +29,8 @@ from caller_mcp.config import Settings
 from caller_mcp.server import build_server
 from caller_mcp.store import Store
 
+from tests.support import real_settings
+
 pytestmark = pytest.mark.anyio
 
 KEY = "sk_live_FAULTS_0042"
@@ -46,16 +48,6 @@ BATCH_OK = {
 UNKNOWN = "may or may not have been placed"
 
 
-def real_settings(db_path, **extra) -> Settings:
-    return Settings(
-        _env_file=None,
-        caller_mcp_db=db_path,
-        elevenlabs_api_key=KEY,
-        elevenlabs_agent_id="agent_1",
-        elevenlabs_agent_phone_number_id="phnum_1",
-        elevenlabs_phone_provider="twilio",  # no phone-number lookup: the POST is the only request
-        **extra,
-    )
 
 
 def calls_in(db_path) -> list:
@@ -180,7 +172,7 @@ class Provider:
 @pytest.mark.parametrize("fault", CALL_FAULTS, ids=lambda f: f.id)
 async def test_place_call_fault_is_reported_counted_and_recorded(connect, db_path, fault):
     provider = Provider(fault.respond, CALL_PATH)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
         result = await client.call_tool(
             "place_call", {"to_number": TO_NUMBER, "business_description": PIZZA, "scenario": SCENARIO}
         )
@@ -220,7 +212,7 @@ BATCH_FAULTS = [
 @pytest.mark.parametrize("fault", BATCH_FAULTS, ids=lambda f: f.id)
 async def test_submit_batch_fault_is_reported_counted_and_recorded(connect, db_path, fault):
     provider = Provider(fault.respond, SUBMIT_PATH)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
         result = await client.call_tool(
             "submit_batch", {"recipients": [TO_NUMBER, "+14155550124"], "business_description": PIZZA, "call_name": "faults"}
         )
@@ -240,7 +232,7 @@ async def test_submit_batch_fault_is_reported_counted_and_recorded(connect, db_p
 
 async def test_place_call_success_is_recorded_initiated_after_one_post(connect, db_path):
     provider = Provider(answer(200, json=CALL_OK), CALL_PATH)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
         result = await client.call_tool("place_call", {"to_number": TO_NUMBER, "business_description": PIZZA})
     assert not result.is_error and result.structured_content["status"] == "initiated"
     assert len(provider.posts) == 1
@@ -280,7 +272,7 @@ ARGS = {"to_number": TO_NUMBER, "business_description": PIZZA, "scenario": SCENA
 async def test_place_call_repeated_after_client_timeout_is_not_dialled_again(connect, db_path):
     """The client gives up on a place_call whose POST hangs and cancels it; the model repeats it."""
     provider = HangingProvider(answer(200, json=CALL_OK))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
         with pytest.raises(Exception, match="Timed out"):
             await client.call_tool("place_call", ARGS, read_timeout_seconds=0.5)
         assert provider.received.is_set()
@@ -304,7 +296,7 @@ async def test_place_call_repeated_after_client_timeout_is_not_dialled_again(con
 )
 async def test_place_call_repeated_after_an_answer_returns_duplicate_of(connect, db_path, respond, first_status):
     provider = Provider(respond, CALL_PATH)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
         first = await client.call_tool("place_call", ARGS)
         again = await client.call_tool("place_call", ARGS)
         redial = await client.call_tool("place_call", {**ARGS, "allow_redial": True})
@@ -321,7 +313,7 @@ async def test_place_call_repeated_after_an_answer_returns_duplicate_of(connect,
 async def test_place_call_repeated_while_the_first_is_in_flight_is_not_dialled_again(connect, db_path):
     provider = HangingProvider(answer(200, json=CALL_OK))
     results: dict[str, object] = {}
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(provider)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(provider)) as client:
 
         async def first() -> None:
             results["first"] = await client.call_tool("place_call", ARGS)
@@ -469,7 +461,7 @@ STUB_CASES = [
 @pytest.mark.parametrize(("behaviour", "fragment", "posts", "status"), STUB_CASES)
 async def test_place_call_against_a_loopback_server(db_path, stub, behaviour, fragment, posts, status):
     server = stub(*behaviour)
-    settings = real_settings(db_path, elevenlabs_api_base=server.url, caller_mcp_read_timeout_secs=1)
+    settings = real_settings(db_path, KEY, elevenlabs_api_base=server.url, caller_mcp_read_timeout_secs=1)
     async with on_network(settings) as client:
         with anyio.fail_after(30):
             result = await client.call_tool("place_call", ARGS)
@@ -485,7 +477,7 @@ async def test_place_call_against_a_loopback_server(db_path, stub, behaviour, fr
 
 
 async def test_place_call_to_a_refused_port_is_failed_after_three_tries(db_path, stub):
-    settings = real_settings(db_path, elevenlabs_api_base=f"http://127.0.0.1:{closed_port()}")
+    settings = real_settings(db_path, KEY, elevenlabs_api_base=f"http://127.0.0.1:{closed_port()}")
     async with on_network(settings) as client:
         with anyio.fail_after(30):
             result = await client.call_tool("place_call", ARGS)
@@ -498,7 +490,7 @@ async def test_place_call_to_a_refused_port_is_failed_after_three_tries(db_path,
 @pytest.mark.parametrize(("mode", "fragment"), [("hang", "ReadTimeout"), ("drop", "RemoteProtocolError")])
 async def test_submit_batch_against_a_loopback_server_is_outcome_unknown(db_path, stub, mode, fragment):
     server = stub(mode)
-    settings = real_settings(db_path, elevenlabs_api_base=server.url, caller_mcp_read_timeout_secs=1)
+    settings = real_settings(db_path, KEY, elevenlabs_api_base=server.url, caller_mcp_read_timeout_secs=1)
     async with on_network(settings) as client:
         with anyio.fail_after(30):
             result = await client.call_tool("submit_batch", {"recipients": [TO_NUMBER], "business_description": PIZZA})

@@ -17,9 +17,10 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from caller_mcp.config import Settings
 from caller_mcp.sandbox import create_app
 from caller_mcp.sandbox.app import SandboxClock
+
+from tests.support import real_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -76,17 +77,6 @@ def conversation(status: str, *, transcript=TURNS, metadata=METADATA, analysis=A
     }
 
 
-def real_settings(db_path, **extra) -> Settings:
-    """A real (ElevenLabs) provider configuration; the MockTransport answers for it."""
-    return Settings(
-        _env_file=None,
-        caller_mcp_db=db_path,
-        elevenlabs_api_key=KEY,
-        elevenlabs_agent_id="agent_1",
-        elevenlabs_agent_phone_number_id="phnum_1",
-        elevenlabs_phone_provider="twilio",  # no phone-number lookup
-        **extra,
-    )
 
 
 class FakeElevenLabs:
@@ -183,7 +173,7 @@ async def listed(client) -> list[dict]:
 )
 async def test_get_call_normalises_each_provider_status_and_reports_every_field(connect, db_path, provider_status, status):
     api = FakeElevenLabs(conversation(provider_status))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
 
@@ -230,7 +220,7 @@ async def test_call_followed_through_its_lifecycle_reports_each_stage_and_update
     ]
     api = FakeElevenLabs()
     seen = []
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         for body, _ in stages:
             api.conversations[CONV_ID] = body
@@ -260,7 +250,7 @@ async def test_call_followed_through_its_lifecycle_reports_each_stage_and_update
 
 async def test_missing_analysis_while_processing_gives_no_outcome_or_summary_and_no_error(connect, db_path):
     api = FakeElevenLabs(conversation("processing", analysis=None))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
     assert not result.is_error, text(result)
@@ -284,7 +274,7 @@ async def test_failed_call_with_a_summary_but_no_transcript_still_carries_the_un
         analysis={"call_successful": "failure", "transcript_summary": "The call did not connect (no answer)."},
     )
     api = FakeElevenLabs(failed)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         answer = (await client.call_tool("get_call", {"call_id": placed["call_id"]})).structured_content
     assert answer["status"] == "failed" and answer["outcome"] == "failure"
@@ -296,7 +286,7 @@ async def test_failed_call_with_a_summary_but_no_transcript_still_carries_the_un
 
 async def test_call_the_provider_does_not_show_yet_is_queued_not_an_error(connect, db_path):
     api = FakeElevenLabs()  # every conversation GET answers 404
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
     assert not result.is_error, text(result)
@@ -310,7 +300,7 @@ async def test_call_the_provider_does_not_show_yet_is_queued_not_an_error(connec
 
 async def test_call_id_and_conversation_id_name_the_same_call(connect, db_path):
     api = FakeElevenLabs(conversation("done"))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         by_call_id = (await client.call_tool("get_call", {"call_id": placed["call_id"]})).structured_content
         by_conversation = (await client.call_tool("get_call", {"call_id": CONV_ID})).structured_content
@@ -322,7 +312,7 @@ async def test_call_id_and_conversation_id_name_the_same_call(connect, db_path):
 
 async def test_unknown_local_call_id_is_a_tool_error_naming_what_to_use_and_sends_nothing(connect, db_path):
     api = FakeElevenLabs(conversation("done"))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("get_call", {"call_id": "call_doesnotexist"})
         follow_up = await client.call_tool("list_calls", {})
     assert result.is_error
@@ -335,7 +325,7 @@ async def test_unknown_local_call_id_is_a_tool_error_naming_what_to_use_and_send
 
 async def test_unknown_conversation_is_a_tool_error_after_one_provider_404(connect, db_path):
     api = FakeElevenLabs()
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("get_call", {"call_id": "conv_nope"})
         listed_after = await listed(client)
     assert result.is_error
@@ -353,7 +343,7 @@ async def test_unknown_conversation_is_a_tool_error_after_one_provider_404(conne
 )
 async def test_malformed_call_id_is_refused_without_any_request(connect, db_path, call_id):
     api = FakeElevenLabs(conversation("done"))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("get_call", {"call_id": call_id})
         follow_up = await client.call_tool("list_calls", {})
     assert result.is_error
@@ -366,7 +356,7 @@ async def test_malformed_call_id_is_refused_without_any_request(connect, db_path
 @pytest.mark.parametrize("arguments", [{"call_id": None}, {"call_id": 42}, {"call_id": ["conv_1"]}, {}])
 async def test_call_id_of_the_wrong_type_is_a_tool_error_not_a_crash(connect, db_path, arguments):
     api = FakeElevenLabs(conversation("done"))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("get_call", arguments)
         follow_up = await client.call_tool("list_calls", {})
     assert result.is_error and "Traceback" not in text(result)
@@ -377,7 +367,7 @@ async def test_call_id_of_the_wrong_type_is_a_tool_error_not_a_crash(connect, db
 @pytest.mark.parametrize("wait_seconds", [51, -1, 50.01, 1e9])
 async def test_wait_outside_0_to_50_seconds_is_refused_naming_50_without_any_request(connect, db_path, wait_seconds):
     api = FakeElevenLabs(conversation("done"))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         with anyio.fail_after(5):
             result = await client.call_tool("get_call", {"call_id": placed["call_id"], "wait_seconds": wait_seconds})
@@ -389,7 +379,7 @@ async def test_wait_outside_0_to_50_seconds_is_refused_naming_50_without_any_req
 async def test_finished_call_answers_at_once_even_when_asked_to_wait_50_seconds(connect, db_path):
     api = FakeElevenLabs(conversation("done"))
     progress = Progress()
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         with anyio.fail_after(5):
             result = await client.call_tool(
@@ -405,7 +395,7 @@ async def test_finished_call_answers_at_once_even_when_asked_to_wait_50_seconds(
 
 
 async def test_done_call_is_recorded_done_with_its_outcome_and_survives_a_restart(connect, db_path):
-    settings = real_settings(db_path)
+    settings = real_settings(db_path, KEY)
     api = FakeElevenLabs(conversation("done"))
     async with connect(settings, transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
@@ -528,7 +518,7 @@ async def test_call_with_unknown_outcome_is_answered_unknown_from_the_record_wit
     api = FakeElevenLabs(
         post=httpx.Response(500, json={"detail": {"status": "internal_error", "message": "Internal server error"}})
     )
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await client.call_tool("place_call", {"to_number": TO_NUMBER, "business_description": PIZZA})
         assert placed.is_error and "may or may not have been placed" in text(placed)
         [row] = await listed(client)
@@ -561,7 +551,7 @@ def long_turns(n: int = 200, size: int = 120) -> list[dict]:
 async def test_long_transcript_is_cut_in_the_answer_and_whole_in_the_resource(connect, db_path):
     turns = long_turns()
     api = FakeElevenLabs(conversation("done", transcript=turns))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
         answer = result.structured_content
@@ -600,7 +590,7 @@ async def test_transcript_of_many_short_turns_keeps_the_answer_within_6000_chara
         for i in range(200)
     ]
     api = FakeElevenLabs(conversation("done", transcript=turns))
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
         result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
     assert result.structured_content["transcript_turns"] == 200
@@ -609,7 +599,7 @@ async def test_transcript_of_many_short_turns_keeps_the_answer_within_6000_chara
 
 async def test_transcript_resource_for_unknown_ids_is_an_mcp_error_and_the_server_keeps_serving(connect, db_path):
     api = FakeElevenLabs()
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         with pytest.raises(MCPError, match="No call call_nope"):
             await client.read_resource("caller://calls/call_nope/transcript")
         with pytest.raises(MCPError, match="No conversation conv_nope exists"):
@@ -662,7 +652,7 @@ async def test_conversation_of_a_batch_submitted_elsewhere_is_reported_but_not_r
         metadata={**METADATA, "batch_call": {"batch_call_id": "btcal_other", "batch_call_recipient_id": "rcpt_1"}},
     )
     api = FakeElevenLabs(elsewhere)
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("get_call", {"call_id": "conv_elsewhere"})
         calls = await listed(client)
     assert not result.is_error, text(result)

@@ -8,23 +8,15 @@ import logging
 import httpx
 import pytest
 
-from caller_mcp.config import Settings
 from caller_mcp.store import Store
+
+from tests.support import real_settings
 
 pytestmark = pytest.mark.anyio
 KEY = "sk_live_VERYSECRET_0042"
 PIZZA = "We are Pizza Palace."
 
 
-def real_settings(db_path, **extra) -> Settings:
-    return Settings(
-        _env_file=None,
-        caller_mcp_db=db_path,
-        elevenlabs_api_key=KEY,
-        elevenlabs_agent_id="agent_1",
-        elevenlabs_agent_phone_number_id="phnum_1",
-        **extra,
-    )
 
 
 def api(request: httpx.Request) -> httpx.Response:
@@ -46,14 +38,14 @@ def api(request: httpx.Request) -> httpx.Response:
 async def test_real_provider_refuses_unassigned_numbers_before_any_request(connect, db_path):
     seen = []
     transport = httpx.MockTransport(lambda r: seen.append(r) or api(r))
-    async with connect(real_settings(db_path), transport=transport) as client:
+    async with connect(real_settings(db_path, KEY, phone_provider="auto"), transport=transport) as client:
         result = await client.call_tool("place_call", {"to_number": "+15551234567", "business_description": PIZZA})
     assert result.is_error and "not a valid, assignable phone number" in result.content[0].text
     assert seen == []
 
 
 async def test_lost_batch_answer_is_outcome_unknown_and_recorded(connect, db_path):
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY, phone_provider="auto"), transport=httpx.MockTransport(api)) as client:
         result = await client.call_tool("submit_batch", {"recipients": ["+14155550123"], "business_description": PIZZA})
     assert result.is_error
     assert "may or may not have been placed" in result.content[0].text
@@ -65,7 +57,7 @@ async def test_lost_batch_answer_is_outcome_unknown_and_recorded(connect, db_pat
 async def test_the_api_key_never_appears_in_answers_or_logs(connect, db_path, caplog):
     caplog.set_level(logging.DEBUG)
     texts, errors = [], []
-    async with connect(real_settings(db_path), transport=httpx.MockTransport(api)) as client:
+    async with connect(real_settings(db_path, KEY, phone_provider="auto"), transport=httpx.MockTransport(api)) as client:
         calls = [
             ("set_business_context", {"description": PIZZA}),
             ("place_call", {"to_number": "+14155550123"}),

@@ -8,24 +8,27 @@ endpoints follow ``003_…`` (``GET /v1/convai/batch-calling/workspace``, ``POST
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import asynccontextmanager
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from caller_mcp.config import ProviderConfig
 from caller_mcp.errors import OutcomeUnknown, ProviderStatusError
-from caller_mcp.providers.elevenlabs import ElevenLabsProvider, conversation_from
+from caller_mcp.providers.elevenlabs import conversation_from
+from tests.providers.fakes import (
+    AGENT_ID,
+    KEY,
+    PHONE_ID,
+    FakeApi,
+    FakeSleep,
+    assert_authenticated,
+    error_answer,
+    open_provider,
+    raises,
+)
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk_test_CONVERSATIONS_77"
-BASE = "https://api.elevenlabs.io"
-AGENT_ID = "agent_7f3a"
-PHONE_ID = "phnum_42"
 CONVERSATIONS = "/v1/convai/conversations/"
 WORKSPACE_PATH = "/v1/convai/batch-calling/workspace"
 
@@ -80,72 +83,6 @@ BATCH = {  # BatchCallResponse (003_…)
     "status": "in_progress",
     "agent_name": "Test caller",
 }
-
-
-# -- helpers (built like tests/providers/test_elevenlabs.py) -----------------------------------------
-
-
-class FakeApi:
-    """A MockTransport handler that records every request and delegates the answer."""
-
-    def __init__(self, respond: Callable[[httpx.Request], httpx.Response]) -> None:
-        self.respond = respond
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.respond(request)
-
-
-class FakeSleep:
-    """Records the backoff waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-def make_config() -> ProviderConfig:
-    return ProviderConfig(
-        name="elevenlabs",
-        api_base=BASE,
-        api_key=SecretStr(KEY),
-        agent_id=AGENT_ID,
-        agent_phone_number_id=PHONE_ID,
-        phone_provider="twilio",
-    )
-
-
-@asynccontextmanager
-async def open_provider(api: FakeApi, sleep: FakeSleep | None = None):
-    config = make_config()
-    client = httpx.AsyncClient(base_url=config.api_base, transport=httpx.MockTransport(api))
-    provider = ElevenLabsProvider(config, client, sleep=sleep or FakeSleep(), random=lambda: 0.5)
-    try:
-        yield provider
-    finally:
-        await provider.aclose()
-
-
-def assert_authenticated(request: httpx.Request) -> None:
-    assert request.url.scheme == "https" and request.url.host == "api.elevenlabs.io"
-    assert request.headers["xi-api-key"] == KEY
-    assert request.headers["accept"] == "application/json"
-    assert "authorization" not in request.headers
-    assert KEY not in str(request.url)
-
-
-def error_answer(status: int, code: str, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"detail": {"status": code, "message": message}})
-
-
-def raises(kind: type[httpx.TransportError], text: str) -> Callable[[httpx.Request], httpx.Response]:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise kind(text, request=request)
-
-    return handler
 
 
 # -- get_conversation ----------------------------------------------------------------------------------
@@ -286,7 +223,7 @@ async def test_get_conversation_503_is_retried_with_backoff_and_then_answers():
     answers = iter([error_answer(503, "unavailable", "Try later."), httpx.Response(200, json=FULL_CONVERSATION)])
     api = FakeApi(lambda request: next(answers))
     sleep = FakeSleep()
-    async with open_provider(api, sleep) as provider:
+    async with open_provider(api, sleep=sleep) as provider:
         conversation = await provider.get_conversation("conv_full_1")
     assert conversation.status == "done"
     assert [(r.method, r.url.path) for r in api.requests] == [("GET", CONVERSATIONS + "conv_full_1")] * 2
@@ -367,7 +304,7 @@ async def test_retry_batch_posts_to_the_retry_endpoint_and_reads_the_batch():
 async def test_retry_batch_that_may_have_arrived_is_outcome_unknown_after_exactly_one_post(respond):
     api = FakeApi(respond)
     sleep = FakeSleep()
-    async with open_provider(api, sleep) as provider:
+    async with open_provider(api, sleep=sleep) as provider:
         with pytest.raises(OutcomeUnknown) as info:
             await provider.retry_batch("btcal_1")
     assert [(r.method, r.url.path) for r in api.requests] == [("POST", "/v1/convai/batch-calling/btcal_1/retry")]
