@@ -8,6 +8,7 @@ Plain async Python with no MCP in it: ``server.py`` wires these methods to tools
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -71,7 +72,7 @@ from .providers.base import (
     Provider,
 )
 from .script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
-from .store import CallRecord, Store
+from .store import BusinessContext, CallRecord, Store
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -309,13 +310,7 @@ class CallerService:
             raise InvalidInput("description must not be empty: describe the business the calls go to.")
         goal = _scenario(scenario)
         stored = self._store.set_context(text, goal)
-        return BusinessContextResult(
-            description=stored.description,
-            scenario=stored.scenario or DEFAULT_SCENARIO,
-            scenario_is_default=stored.scenario is None,
-            updated_at=iso(stored.updated_at),
-            message="Business context saved. place_call and submit_batch will use it.",
-        )
+        return _context_result(stored, "Business context saved. place_call and submit_batch will use it.")
 
     # -- single call ---------------------------------------------------------------------------
 
@@ -688,15 +683,8 @@ class CallerService:
             InvalidInput: a malformed id or wait. NotFound: neither the store nor the provider
                 knows the id. ConfigError, ProviderError: as for :meth:`place_call`.
         """
-        key = _identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
         wait = _wait(wait_seconds)
-        record = self._store.find_call(key)
-        if record is None and key.startswith("call_"):
-            raise NotFound(
-                f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
-                "or a conversation_id from get_batch_status."
-            )
-        conversation_id = record.conversation_id if record is not None else key
+        record, conversation_id = self._locate_call(call_id)
         if conversation_id is None:  # refused, interrupted or outcome unknown: nothing to ask about
             return self._record_result(record)  # type: ignore[arg-type]
         start = self._monotonic()
@@ -733,6 +721,22 @@ class CallerService:
         record = self._remember(record, conversation)
         return self._conversation_result(record, conversation, waited)
 
+    def _locate_call(self, call_id: object) -> tuple[CallRecord | None, str | None]:
+        """The store's record of a call named by its local id or its conversation id, and the
+        conversation id to ask the provider about (``None`` when the call never got one).
+
+        Raises:
+            InvalidInput: a malformed id. NotFound: a local ``call_…`` id the store does not know.
+        """
+        key = _identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
+        record = self._store.find_call(key)
+        if record is None and key.startswith("call_"):
+            raise NotFound(
+                f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
+                "or a conversation_id from get_batch_status."
+            )
+        return record, (record.conversation_id if record is not None else key)
+
     async def _read_conversation(self, conversation_id: str, *, known: bool) -> Conversation | None:
         """The conversation, or ``None`` when the provider does not show it yet but the store
         knows the call (a call just placed, a batch recipient just dispatched).
@@ -756,23 +760,13 @@ class CallerService:
     def _remember(self, record: CallRecord | None, conversation: Conversation) -> CallRecord | None:
         """Write the provider's report to the store; a conversation of a batch this server
         submitted that the store did not know yet is recorded first. Returns the row, if any."""
-        if record is None and conversation.batch_id and self._store.get_batch(conversation.batch_id):
-            scenario = next(
-                (
-                    entry.get("scenario") or ""
-                    for entry in self._store.batch_recipients(conversation.batch_id)
-                    if entry.get("phone_number") == conversation.to_number
-                ),
-                "",
-            )
-            self._store.record_batch_calls(
+        if record is None and conversation.batch_id:
+            self._record_batch_calls(
                 conversation.batch_id,
-                self.provider_config().name,
                 [
                     {
                         "conversation_id": conversation.conversation_id,
                         "to_number": conversation.to_number or "",
-                        "scenario": scenario,
                         "status": call_status(conversation.status),
                         "provider_status": conversation.status,
                         "created_at": conversation.start_time_unix or time.time(),
@@ -843,11 +837,8 @@ class CallerService:
         Raises:
             InvalidInput, NotFound, ConfigError, ProviderError: as for :meth:`get_call`.
         """
-        key = _identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
-        record = self._store.find_call(key)
-        if record is None and key.startswith("call_"):
-            raise NotFound(f"No call {key} in this server's records; list_calls shows the call ids.")
-        conversation_id = record.conversation_id if record is not None else key
+        record, conversation_id = self._locate_call(call_id)
+        key = record.call_id if record is not None else conversation_id
         if conversation_id is None:
             return (
                 f"Call {key} has no conversation (status {record.status if record else 'unknown'}): "
@@ -866,21 +857,12 @@ class CallerService:
         return transcript_text(header, conversation.transcript)
 
     def context_json(self) -> str:
-        """The stored business context as JSON (the ``caller://context`` resource), or a JSON
-        object saying none is set."""
-        import json
-
+        """The stored business context as JSON (the ``caller://context`` resource, shaped like
+        ``set_business_context``'s answer), or a JSON object saying none is set."""
         context = self._store.get_context()
         if context is None:
             return json.dumps({"description": None, "message": "No business context is set; call set_business_context."})
-        return json.dumps(
-            {
-                "description": context.description,
-                "scenario": context.scenario or DEFAULT_SCENARIO,
-                "scenario_is_default": context.scenario is None,
-                "updated_at": iso(context.updated_at),
-            }
-        )
+        return _context_result(context, "The context place_call and submit_batch use by default.").model_dump_json()
 
     # -- batch progress ------------------------------------------------------------------------
 
@@ -919,7 +901,21 @@ class CallerService:
         scheduled = batch.total_calls_scheduled or len(batch.recipients)
         finished = sum(n for s, n in counts.items() if s in FINISHED_RECIPIENT_STATUSES)
         self._store.update_batch_status(batch.batch_id, batch.status)
-        self._record_batch_calls(batch)
+        if any(r.conversation_id for r in batch.recipients):  # else nothing to record: skip the lookup
+            now = time.time()
+            self._record_batch_calls(
+                batch.batch_id,
+                [
+                    {
+                        "conversation_id": r.conversation_id,
+                        "to_number": r.phone_number or "",
+                        "status": recipient_call_status(r.status),
+                        "provider_status": r.status,
+                        "created_at": float(r.created_at_unix or now),
+                    }
+                    for r in batch.recipients
+                ],
+            )
         return BatchStatusResult(
             batch_id=batch.batch_id,
             name=batch.name,
@@ -938,33 +934,28 @@ class CallerService:
             note=self._note(),
         )
 
-    def _record_batch_calls(self, batch: BatchCall) -> None:
-        """Record the calls of a batch this server submitted, for every recipient whose
-        conversation the provider has named; the scenario comes from the submission record."""
-        known = [r for r in batch.recipients if r.conversation_id]
-        if not known or self._store.get_batch(batch.batch_id) is None:
+    def _record_batch_calls(self, batch_id: str, calls: list[dict[str, Any]]) -> None:
+        """Record the calls of a batch this server submitted (no-op for any other batch).
+
+        Args:
+            calls: in recipient order, each with ``conversation_id`` (``None`` while the provider
+                has not named it: skipped), ``to_number``, ``status`` (normalised),
+                ``provider_status`` and ``created_at`` (Unix seconds). The n-th call to a number
+                gets the n-th scenario submitted for that number.
+        """
+        submitted = self._store.batch_recipients(batch_id)
+        if not submitted:
             return
         scenarios: dict[str, deque[str]] = defaultdict(deque)
-        for entry in self._store.batch_recipients(batch.batch_id):
+        for entry in submitted:
             scenarios[entry.get("phone_number", "")].append(entry.get("scenario") or "")
-        now = time.time()
         rows = []
-        for r in batch.recipients:
-            number = r.phone_number or ""
-            goals = scenarios.get(number)
+        for call in calls:
+            goals = scenarios.get(call["to_number"])
             scenario = goals.popleft() if goals else ""
-            if r.conversation_id:
-                rows.append(
-                    {
-                        "conversation_id": r.conversation_id,
-                        "to_number": number,
-                        "scenario": scenario,
-                        "status": recipient_call_status(r.status),
-                        "provider_status": r.status,
-                        "created_at": float(r.created_at_unix or now),
-                    }
-                )
-        self._store.record_batch_calls(batch.batch_id, self.provider_config().name, rows)
+            if call["conversation_id"]:
+                rows.append({**call, "scenario": scenario})
+        self._store.record_batch_calls(batch_id, self.provider_config().name, rows)
 
     async def list_batches(self, limit: int = 20) -> BatchListResult:
         """The batches this server submitted (store) merged with the workspace's batch list
@@ -1190,6 +1181,17 @@ async def _recorded(request: Awaitable[T], record: Callable[[str, str], Any], un
             "after it may have reached the provider; check the provider's call history before calling again.",
         )
         raise
+
+
+def _context_result(stored: BusinessContext, message: str) -> BusinessContextResult:
+    """A stored business context as a tool answer; an unset scenario shows seed 002's default."""
+    return BusinessContextResult(
+        description=stored.description,
+        scenario=stored.scenario or DEFAULT_SCENARIO,
+        scenario_is_default=stored.scenario is None,
+        updated_at=iso(stored.updated_at),
+        message=message,
+    )
 
 
 def _identifier(value: object, field: str, what: str) -> str:
