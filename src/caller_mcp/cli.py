@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox-api":
         return _serve_sandbox(args)
 
-    from .config import Settings
-    from .server import build_server, run_stdio
+    from .mcp.sdk import run_stdio
+    from .mcp.server import build_server
+    from .settings import Settings
 
     settings = Settings.load()
     _configure_logging(settings.caller_mcp_log_level)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .config import SANDBOX_API_KEY
+    from .providers.elevenlabs.config import SANDBOX_API_KEY
     from .sandbox import create_app
 
     _configure_logging("INFO")

@@ -12,6 +12,7 @@ to fix the problem, and never contain an API key.
     │   ├── CapExceeded        an hourly or batch-size cap would be exceeded
     │   └── NotConfirmed       the person declined (or cancelled) the confirmation
     ├── NotFound               a local record (call, batch) does not exist
+    ├── NotSupported           the provider lacks the capability a tool needs
     └── ProviderError          talking to the telephony provider failed
         ├── ProviderStatusError   it answered with an error status (or ``success: false``)
         ├── ProviderUnreachable   the request provably never reached it (connect error)
@@ -58,6 +59,11 @@ class NotConfirmed(PolicyViolation):
 
 class NotFound(CallerError):
     """A local record named by the caller does not exist."""
+
+
+class NotSupported(CallerError):
+    """The configured provider cannot serve this request (see ``ports.Capabilities``); the
+    message names the provider and what it lacks."""
 
 
 class ProviderError(CallerError):

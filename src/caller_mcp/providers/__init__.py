@@ -1,39 +1,35 @@
-"""Telephony providers. ``create_provider`` is the only place that builds an HTTP client."""
+"""Telephony providers: a registry from provider name to the factory that builds it.
+
+Each provider package exposes ``build(settings, *, transport=None)``; ``build_provider`` is the
+only place that chooses one by name. The sandbox is a mode of a provider (its emulator mounted as
+the HTTP transport), not a provider of its own.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from ..config import ProviderConfig
-from .base import Provider
+from ..errors import ConfigError
+from ..ports import Provider
+from ..settings import Settings
+
+#: Provider name → the module that builds it (imported on first use: start-up never needs it).
+REGISTRY = {"elevenlabs": "caller_mcp.providers.elevenlabs"}
 
 
-def create_provider(config: ProviderConfig, *, transport: Any = None) -> Provider:
-    """Build the provider for a resolved configuration.
+def build_provider(name: str, settings: Settings, *, transport: Any = None) -> Provider:
+    """Build the provider called ``name`` from ``settings``.
 
     Args:
-        config: from :meth:`caller_mcp.config.Settings.resolve`.
-        transport: an ``httpx`` transport to use instead of the network (``httpx.MockTransport``
-            in tests, ``httpx.ASGITransport`` around a sandbox app). When ``None``, the sandbox
-            mounts a fresh in-process emulator and ElevenLabs uses the network.
-    Returns:
-        A :class:`Provider` holding one long-lived ``httpx.AsyncClient``; close it with ``aclose()``.
+        transport: an ``httpx`` transport in place of the network (tests, a custom sandbox).
+    Raises:
+        ConfigError: an unknown name, or the provider's settings are incomplete or invalid.
     """
-    import httpx
-
-    from .elevenlabs import ElevenLabsProvider, default_timeout
-
-    if transport is None and config.is_sandbox:
-        from ..sandbox import create_app
-
-        transport = httpx.ASGITransport(app=create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed))
-    client = httpx.AsyncClient(
-        base_url=config.api_base,
-        transport=transport,
-        timeout=default_timeout(config),
-        headers={"user-agent": "caller-mcp"},
-    )
-    return ElevenLabsProvider(config, client)
+    module = REGISTRY.get(name)
+    if module is None:
+        raise ConfigError(f"Unknown provider {name!r}; use one of {', '.join(REGISTRY)}.")
+    return importlib.import_module(module).build(settings, transport=transport)
 
 
-__all__ = ["Provider", "create_provider"]
+__all__ = ["REGISTRY", "build_provider"]

@@ -32,13 +32,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..config import (
+from ..providers.elevenlabs.config import (
     SANDBOX_AGENT_ID,
     SANDBOX_API_KEY,
-    SANDBOX_NOTE,
     SANDBOX_PHONE_NUMBER_ID,
     SANDBOX_SIP_PHONE_NUMBER_ID,
 )
+from ..settings import SANDBOX_NOTE
 from .simulation import (
     BATCH_CONCURRENCY,
     BATCH_WAVE_SECS,

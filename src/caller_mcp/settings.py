@@ -2,32 +2,23 @@
 
 The variable names come from seed 002 (``ELEVENLABS_*``) and the foundation issue
 (``CALLER_MCP_*``). ``Settings`` never raises on a bad value at start-up: the server must always
-start and list its tools, so every problem is reported by :meth:`Settings.resolve` as a
-:class:`~caller_mcp.errors.ConfigError`, which the tools that need a provider return as their error.
+start and list its tools, so every problem is reported when a provider is resolved from it
+(``providers/<name>/config.py``) as a :class:`~caller_mcp.errors.ConfigError`, which the tools that
+need a provider return as their error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
-DEFAULT_API_BASE = "https://api.elevenlabs.io"
-REQUIRED_VARIABLES = ("ELEVENLABS_API_KEY", "ELEVENLABS_AGENT_ID", "ELEVENLABS_AGENT_PHONE_NUMBER_ID")
-PHONE_PROVIDERS = ("twilio", "sip_trunk", "auto")
-PROVIDERS = ("elevenlabs", "sandbox")
-
-#: Identifiers the sandbox emulator knows (see ``sandbox/app.py``); used when no ids are configured.
-SANDBOX_API_KEY = "sandbox"
-SANDBOX_AGENT_ID = "agent_sandbox"
-SANDBOX_PHONE_NUMBER_ID = "phnum_sandbox_twilio"
-SANDBOX_SIP_PHONE_NUMBER_ID = "phnum_sandbox_sip"
-SANDBOX_API_BASE = "http://sandbox.caller-mcp.invalid"
+#: ``CALLER_MCP_PROVIDER`` values: a provider, or ``sandbox`` (ElevenLabs' emulator; kept from
+#: the first release, when the sandbox was named like a provider).
+PROVIDER_CHOICES = ("elevenlabs", "sandbox")
 #: Said in every sandbox answer, by the tools and by the emulator.
 SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 
@@ -39,14 +30,12 @@ DEFAULT_MAX_CALLS_PER_HOUR = 60
 DEFAULT_MAX_BATCH_SIZE = 1_000
 CONFIRM_MODES = ("always", "batch", "never")
 
-PhoneProvider = Literal["twilio", "sip_trunk", "auto"]
-
 
 class Settings(BaseSettings):
     """Every setting of caller-mcp, read from environment variables of the same name (upper case).
 
     Tests build it directly: ``Settings(_env_file=None, caller_mcp_provider="sandbox", …)``.
-    Values are kept as given; :meth:`resolve` validates them, so a typo never stops the server.
+    Values are kept as given; each provider's ``resolve`` validates its own, so a typo never stops the server.
     """
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -56,9 +45,10 @@ class Settings(BaseSettings):
     elevenlabs_agent_phone_number_id: str | None = Field(
         default=None, description="ElevenLabs id of the phone number the call is placed from."
     )
-    elevenlabs_api_base: str = Field(default=DEFAULT_API_BASE, description="Base URL of the ElevenLabs API.")
+    elevenlabs_api_base: str = Field(default="https://api.elevenlabs.io", description="Base URL of the ElevenLabs API.")
     elevenlabs_phone_provider: str = Field(default="auto", description="twilio | sip_trunk | auto.")
     caller_mcp_provider: str | None = Field(default=None, description="elevenlabs | sandbox; unset = by the keys.")
+    caller_mcp_sandbox: bool = Field(default=False, description="Force the providers' sandbox emulators.")
     caller_mcp_db: Path | None = Field(default=None, description="SQLite file; default in the user data dir.")
     caller_mcp_log_level: str = Field(default="WARNING", description="Log level of the stderr log.")
     # Dial policy (policy.py). Lists are comma-separated in the environment.
@@ -81,7 +71,7 @@ class Settings(BaseSettings):
         """Read the environment without ever raising.
 
         A value that does not parse (``CALLER_MCP_MAX_CALLS_PER_HOUR=lots``) leaves every field at
-        its default and is reported by :meth:`resolve` — so the server still starts and lists its
+        its default and is reported by :meth:`provider_choice` — so the server still starts and lists its
         tools, and every tool that needs the configuration says which variable to fix.
         """
         try:
@@ -137,99 +127,37 @@ class Settings(BaseSettings):
 
         return user_data_path("caller-mcp", appauthor=False, ensure_exists=True) / "caller-mcp.sqlite3"
 
-    def resolve(self) -> ProviderConfig:
-        """Decide which provider serves the tools, with which identifiers.
+    def provider_choice(self) -> str | None:
+        """``CALLER_MCP_PROVIDER`` as a provider name (``sandbox`` means ElevenLabs' sandbox), or
+        ``None`` when unset.
 
-        Rules (foundation issue): ``CALLER_MCP_PROVIDER=sandbox``, or none of the three required
-        ``ELEVENLABS_*`` variables set and no ``CALLER_MCP_PROVIDER`` → the sandbox. All three
-        set → ElevenLabs. Some but not all set, or ``CALLER_MCP_PROVIDER=elevenlabs`` with any
-        missing → seed 002's error naming exactly the missing ones.
-
-        Returns:
-            A :class:`ProviderConfig`.
         Raises:
-            ConfigError: with a message naming the variable to fix.
+            ConfigError: an unparsable environment, or an unknown provider name.
         """
         if self._problem:
             raise ConfigError(self._problem)
-        provider = (self.caller_mcp_provider or "").strip().lower() or None
-        if provider is not None and provider not in PROVIDERS:
+        choice = (self.caller_mcp_provider or "").strip().lower() or None
+        if choice is not None and choice not in PROVIDER_CHOICES:
             raise ConfigError(
-                f"CALLER_MCP_PROVIDER must be one of {', '.join(PROVIDERS)} (or unset); "
+                f"CALLER_MCP_PROVIDER must be one of {', '.join(PROVIDER_CHOICES)} (or unset); "
                 f"got {self.caller_mcp_provider!r}."
             )
-        phone_provider = (self.elevenlabs_phone_provider or "auto").strip().lower()
-        if phone_provider not in PHONE_PROVIDERS:
-            raise ConfigError(
-                f"ELEVENLABS_PHONE_PROVIDER must be one of {', '.join(PHONE_PROVIDERS)}; "
-                f"got {self.elevenlabs_phone_provider!r}."
-            )
-        values = {
-            "ELEVENLABS_API_KEY": self.elevenlabs_api_key.get_secret_value().strip() if self.elevenlabs_api_key else "",
-            "ELEVENLABS_AGENT_ID": (self.elevenlabs_agent_id or "").strip(),
-            "ELEVENLABS_AGENT_PHONE_NUMBER_ID": (self.elevenlabs_agent_phone_number_id or "").strip(),
-        }
-        missing = [name for name in REQUIRED_VARIABLES if not values[name]]
+        return choice
 
-        if provider == "sandbox" or (provider is None and len(missing) == len(REQUIRED_VARIABLES)):
-            # The sandbox has its own key and ids; configured real ones are never sent anywhere.
-            # ELEVENLABS_PHONE_PROVIDER=sip_trunk picks its SIP-trunk number, to exercise that path.
-            return ProviderConfig(
-                name="sandbox",
-                api_base=SANDBOX_API_BASE,
-                api_key=SecretStr(SANDBOX_API_KEY),
-                agent_id=SANDBOX_AGENT_ID,
-                agent_phone_number_id=(
-                    SANDBOX_SIP_PHONE_NUMBER_ID if phone_provider == "sip_trunk" else SANDBOX_PHONE_NUMBER_ID
-                ),
-                phone_provider=phone_provider,  # type: ignore[arg-type]
-                connect_timeout_secs=self.caller_mcp_connect_timeout_secs,
-                read_timeout_secs=self.caller_mcp_read_timeout_secs,
-                sandbox_speed=self.caller_mcp_sandbox_speed,
-            )
-        if missing:
-            raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
-        api_base = (self.elevenlabs_api_base or DEFAULT_API_BASE).strip().rstrip("/")
-        if not api_base.startswith(("https://", "http://")):
-            raise ConfigError(f"ELEVENLABS_API_BASE must be an http(s) URL; got {self.elevenlabs_api_base!r}.")
-        return ProviderConfig(
-            name="elevenlabs",
-            api_base=api_base,
-            api_key=SecretStr(values["ELEVENLABS_API_KEY"]),
-            agent_id=values["ELEVENLABS_AGENT_ID"],
-            agent_phone_number_id=values["ELEVENLABS_AGENT_PHONE_NUMBER_ID"],
-            phone_provider=phone_provider,  # type: ignore[arg-type]
-            connect_timeout_secs=self.caller_mcp_connect_timeout_secs,
-            read_timeout_secs=self.caller_mcp_read_timeout_secs,
-        )
+    def default_provider(self) -> str:
+        """The provider that serves a tool call naming none: ``CALLER_MCP_PROVIDER``, else ElevenLabs.
 
+        Raises:
+            ConfigError: as :meth:`provider_choice`.
+        """
+        choice = self.provider_choice()
+        return "elevenlabs" if choice in (None, "sandbox") else choice
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    """The resolved provider settings.
+    def sandbox_requested(self) -> bool:
+        """True when the operator asked for the sandbox (``CALLER_MCP_SANDBOX=true`` or
+        ``CALLER_MCP_PROVIDER=sandbox``).
 
-    Attributes:
-        name: ``"elevenlabs"`` (a real provider: real phones ring) or ``"sandbox"`` (the emulator).
-        api_base: base URL without a trailing slash.
-        api_key: sent as the ``xi-api-key`` header; a ``SecretStr`` so it never shows in a repr.
-        agent_id: ElevenLabs agent that plays the caller.
-        agent_phone_number_id: ElevenLabs phone number the calls come from.
-        phone_provider: ``twilio``, ``sip_trunk`` or ``auto`` (look the number up once).
-        connect_timeout_secs, read_timeout_secs: the HTTP client's timeouts, seconds.
-        sandbox_speed: how much faster than real time the built-in sandbox runs its calls.
-    """
-
-    name: Literal["elevenlabs", "sandbox"]
-    api_base: str
-    api_key: SecretStr
-    agent_id: str
-    agent_phone_number_id: str
-    phone_provider: PhoneProvider
-    connect_timeout_secs: float = DEFAULT_CONNECT_TIMEOUT_SECS
-    read_timeout_secs: float = DEFAULT_READ_TIMEOUT_SECS
-    sandbox_speed: float = 1.0
-
-    @property
-    def is_sandbox(self) -> bool:
-        """True when no real phone can ring."""
-        return self.name == "sandbox"
+        Raises:
+            ConfigError: as :meth:`provider_choice`.
+        """
+        return bool(self.caller_mcp_sandbox) or self.provider_choice() == "sandbox"

@@ -23,6 +23,8 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,7 +158,7 @@ class BatchRecord:
     error: str | None
 
 
-class Store:
+class SqliteStore:
     """The SQLite store. One connection, used from the server's event-loop thread.
 
     Args:
@@ -210,6 +212,55 @@ class Store:
         return BusinessContext(description, scenario, now)
 
     # -- calls ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One write transaction taken at its start (``BEGIN IMMEDIATE``): what it reads cannot
+        change under it, in this process or another on the same file, until it commits."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def reserve_call(
+        self,
+        *,
+        call_id: str,
+        provider: str,
+        to_number: str,
+        scenario: str,
+        business_description: str,
+        guard_since: float | None,
+        cap_window_start: float,
+        check_cap: Callable[[list[tuple[float, int]]], None],
+    ) -> tuple[CallRecord, bool]:
+        """Decide the redial guard and the hourly cap and write the ``dialling`` intent, all in one
+        transaction, so any number of processes sharing the file behave as one.
+
+        Args:
+            guard_since: Unix time from which an earlier call to the same number and scenario is
+                returned instead (``None``: no guard).
+            cap_window_start: Unix time the hourly cap counts from.
+            check_cap: called with :meth:`dials_since` ``(cap_window_start)``; raises to refuse.
+        Returns:
+            ``(record, True)`` for the new intent, or ``(earlier record, False)`` for a duplicate.
+        Raises:
+            Whatever ``check_cap`` raises (nothing is written).
+        """
+        with self._immediate():
+            if guard_since is not None:
+                earlier = self.recent_call(to_number, scenario, guard_since)
+                if earlier is not None:
+                    return earlier, False
+            check_cap(self.dials_since(cap_window_start))
+            self.record_call_intent(
+                call_id=call_id, provider=provider, to_number=to_number, scenario=scenario,
+                business_description=business_description,
+            )
+        return self.get_call(call_id), True  # type: ignore[return-value]
 
     def record_call_intent(
         self, *, call_id: str, provider: str, to_number: str, scenario: str, business_description: str
@@ -420,6 +471,30 @@ class Store:
         )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
 
+    def reserve_batch(
+        self,
+        *,
+        local_id: str,
+        provider: str,
+        name: str,
+        recipients: list[dict[str, Any]],
+        scheduled_time_unix: int | None,
+        cap_window_start: float,
+        check_cap: Callable[[list[tuple[float, int]]], None],
+    ) -> BatchRecord:
+        """Decide the hourly cap and write the ``submitting`` intent in one transaction (see
+        :meth:`reserve_call`).
+
+        Raises:
+            Whatever ``check_cap`` raises (nothing is written).
+        """
+        with self._immediate():
+            check_cap(self.dials_since(cap_window_start))
+            return self.record_batch_intent(
+                local_id=local_id, provider=provider, name=name, recipients=recipients,
+                scheduled_time_unix=scheduled_time_unix,
+            )
+
     def record_batch_outcome(
         self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
     ) -> BatchRecord:
@@ -478,6 +553,19 @@ class Store:
             (retry_id, batch_id, now, now, recipients, self.owner, os.getpid()),
         )
         return retry_id
+
+    def reserve_retry(
+        self, batch_id: str, recipients: int, *, cap_window_start: float, check_cap: Callable[[list[tuple[float, int]]], None]
+    ) -> str:
+        """Decide the hourly cap and write the ``retrying`` intent in one transaction (see
+        :meth:`reserve_call`); returns the retry's id.
+
+        Raises:
+            Whatever ``check_cap`` raises (nothing is written).
+        """
+        with self._immediate():
+            check_cap(self.dials_since(cap_window_start))
+            return self.record_retry_intent(batch_id, recipients)
 
     def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:
         """Write a retry's outcome: ``retried``, ``failed`` (nothing dialled) or ``outcome_unknown``."""

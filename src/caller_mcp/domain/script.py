@@ -7,7 +7,7 @@ Every text here is carried over from seed 002 (``shared/reference/002_…``, "Ca
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Seed 002: the scenario used when neither the call nor the business context names one.
 DEFAULT_SCENARIO = "check availability, complete a typical customer task, and avoid speaking to a human if possible"
@@ -61,31 +61,25 @@ def normalize_description(description: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class CallerScript:
-    """The instructions one call is placed with.
+    """The instructions one call is placed with, in no provider's format.
 
     Attributes:
         business_description: who the business is (trimmed).
         scenario: the normalised caller goal.
-        prompt: the system prompt for the agent (seed 002 "Caller Prompt").
+        prompt: the system prompt for the caller (seed 002 "Caller Prompt").
         first_message: what the caller says first (seed 002 "First Message").
+        language: ISO 639-1 code of the language the caller speaks, ``None`` = the agent's own.
+        voice_id: the provider's voice for the caller, ``None`` = the agent's own.
+        dynamic_variables: values the provider fills into ``{{name}}`` placeholders.
     """
 
     business_description: str
     scenario: str
     prompt: str
     first_message: str
-
-    def client_data(self) -> dict:
-        """The ``conversation_initiation_client_data`` object of the ElevenLabs outbound-call and
-        batch-recipient bodies (``001_…`` OpenAPI: ``conversation_config_override.agent``)."""
-        return {
-            "conversation_config_override": {
-                "agent": {
-                    "prompt": {"prompt": self.prompt},
-                    "first_message": self.first_message,
-                }
-            }
-        }
+    language: str | None = None
+    voice_id: str | None = None
+    dynamic_variables: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
 def build_script(business_description: str, scenario: str) -> CallerScript:

@@ -1,6 +1,9 @@
-"""The pydantic models the tools take and return; each becomes part of a tool's input or output schema.
+"""The answers of the use cases (and the one structured tool argument, a batch recipient).
 
-Kept lean on purpose: every field description is paid for in each conversation's context.
+Pydantic models: the MCP layer sends them as structured content with their JSON schema as the
+tool's output schema, and the CLI reads them too. Kept lean on purpose: every field description
+is paid for in each conversation's context. ``sandbox: true`` means the provider's emulator
+answered and no real phone rang.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ class PlaceCallResult(BaseModel):
     call_sid: str | None = Field(default=None, description="Twilio callSid or SIP trunk sip_call_id.")
     conversation_id: str | None = Field(default=None, description="Provider conversation id.")
     call_id: str | None = Field(default=None, description="Local id of the call record.")
-    provider: str = Field(description="elevenlabs, or sandbox (no real phone rang).")
+    provider: str
+    sandbox: bool = False
     phone_provider: str | None = None
     duplicate_of: str | None = Field(default=None, description="Set when not dialled again: the earlier call_id.")
     dry_run: bool = False
@@ -58,6 +62,7 @@ class SubmitBatchResult(BaseModel):
     total_calls_scheduled: int
     scheduled_time_unix: int | None = Field(default=None, description="Unix seconds; null = start now.")
     provider: str
+    sandbox: bool = False
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
     note: str | None = None
@@ -85,6 +90,7 @@ class BatchStatusResult(BaseModel):
     recipients_matching: int
     next_offset: int | None = None
     provider: str
+    sandbox: bool = False
     note: str | None = None
 
 
@@ -109,6 +115,7 @@ class BatchListResult(BaseModel):
     count: int
     warning: str | None = None
     provider: str
+    sandbox: bool = False
     note: str | None = None
 
 
@@ -121,6 +128,7 @@ class RetryBatchResult(BaseModel):
     recipients_retried: int
     message: str
     provider: str
+    sandbox: bool = False
     note: str | None = None
 
 
@@ -131,6 +139,7 @@ class CancelBatchResult(BaseModel):
     name: str
     status: str
     provider: str
+    sandbox: bool = False
     note: str | None = None
 
 
@@ -141,6 +150,7 @@ class CallRecordResult(BaseModel):
     to_number: str
     scenario: str
     status: str
+    provider: str | None = None
     conversation_id: str | None = None
     batch_id: str | None = None
     outcome: str | None = None
@@ -197,6 +207,8 @@ class CallResult(BaseModel):
     evaluation_results: list[CriterionResult] = Field(default_factory=list)
     data_collected: list[CollectedValue] = Field(default_factory=list)
     cost: float | None = None
+    cost_unit: str | None = None
+    cost_usd: float | None = None
     transcript: list[TranscriptLine] = Field(default_factory=list)
     transcript_turns: int = 0
     transcript_truncated: bool = False
@@ -205,4 +217,5 @@ class CallResult(BaseModel):
     waited_secs: float = 0
     error: str | None = None
     provider: str
+    sandbox: bool = False
     note: str | None = None

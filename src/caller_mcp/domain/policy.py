@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidInput, PolicyViolation
+from ..errors import InvalidInput, PolicyViolation
 
 #: Seed 002 "Phone Number Validation". ASCII: ``\d`` must not match other scripts' digits.
 E164_PATTERN = re.compile(r"^\+[1-9]\d{7,14}$", re.ASCII)

@@ -1,0 +1,181 @@
+"""Following batches: status with a page of recipients, the list of batches, cancelling one."""
+
+from __future__ import annotations
+
+from ..domain import inputs
+from ..domain.batches import BatchReport, progress, status_counts
+from ..domain.caps import iso
+from ..errors import InvalidInput, NotFound, ProviderError, ProviderStatusError
+from ..ports import Provider
+from .recording import recipient_rows, record_batch_calls
+from .results import BatchListResult, BatchStatusResult, BatchSummary, CancelBatchResult, RecipientResult
+from .services import Services
+
+#: Recipients per ``get_batch_status`` page: default and most.
+DEFAULT_RECIPIENT_PAGE = 20
+MAX_RECIPIENT_PAGE = 100
+#: Most batches ``list_batches`` returns, and the provider's page size when it pages.
+MAX_BATCH_LIST = 500
+WORKSPACE_PAGE_SIZE = 100
+
+
+async def read_batch(services: Services, provider: Provider, method: str, batch_id: str) -> BatchReport:
+    """Call ``provider.<method>(batch_id)`` (``get_batch``, ``cancel_batch``) with a checked id.
+
+    Raises:
+        InvalidInput: a malformed id. NotFound: the provider does not know the batch.
+        ProviderError: any other provider failure.
+    """
+    batch_id = inputs.identifier(batch_id, "batch_id", "the id submit_batch or list_batches returned")
+    try:
+        return await getattr(provider, method)(batch_id)
+    except ProviderStatusError as exc:
+        if exc.status == 404:
+            raise NotFound(
+                f"No batch {batch_id} exists for this {provider.name} account "
+                f"(the provider said: {exc.detail}). Use the batch_id that submit_batch or list_batches returned."
+            ) from exc
+        raise
+
+
+async def get_batch_status(
+    services: Services, batch_id: str, status: str | None = None, offset: int = 0, limit: int = DEFAULT_RECIPIENT_PAGE
+) -> BatchStatusResult:
+    """A batch's progress and one page of its recipients.
+
+    Args:
+        batch_id: the provider's batch id.
+        status: only recipients in these statuses (comma-separated, e.g. ``failed,voicemail``).
+        offset, limit: the page of matching recipients (``limit`` 1 to :data:`MAX_RECIPIENT_PAGE`).
+    Returns:
+        Status, ``progress`` (finished / scheduled recipients, 0-1), counts per recipient
+        status, the page (number, status, conversation id), how many match, and the next
+        page's offset (``None`` on the last page). Recipients' calls are recorded in the store.
+    Raises:
+        InvalidInput: a malformed id, status or page. NotFound: the provider does not know the
+        batch. NotSupported: the provider has no batches. ConfigError, ProviderError.
+    """
+    wanted = inputs.recipient_statuses(status)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput("offset must be 0 or more (the next_offset of the previous answer).")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RECIPIENT_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_RECIPIENT_PAGE}.")
+    provider = services.provider()
+    services.require(provider, "batches")
+    batch = await read_batch(services, provider, "get_batch", batch_id)
+    counts = status_counts(batch.recipients)
+    matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
+    page = matching[offset : offset + limit]
+    store = services.store
+    store.update_batch_status(batch.batch_id, batch.status)
+    if any(r.call_ref for r in batch.recipients):  # else nothing to record: skip the lookup
+        record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
+    return BatchStatusResult(
+        batch_id=batch.batch_id,
+        name=batch.name,
+        status=batch.status,
+        progress=progress(counts, batch.total_calls_scheduled or len(batch.recipients)),
+        total_calls_scheduled=batch.total_calls_scheduled,
+        total_calls_dispatched=batch.total_calls_dispatched,
+        counts=counts,
+        recipients=[
+            RecipientResult(phone_number=r.phone_number, status=r.status, conversation_id=r.call_ref) for r in page
+        ],
+        recipients_matching=len(matching),
+        next_offset=offset + limit if offset + limit < len(matching) else None,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )
+
+
+async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
+    """The batches this server submitted (store) merged with the workspace's batch list, newest first.
+
+    When the provider cannot be read, the store's batches are returned with a ``warning``.
+
+    Args:
+        limit: 1 to :data:`MAX_BATCH_LIST`.
+    Raises:
+        InvalidInput: a bad limit. ConfigError: the configuration is incomplete.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BATCH_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_BATCH_LIST}.")
+    provider = services.provider()
+    services.require(provider, "batches")
+    store = services.store
+    remote: list[BatchReport] = []
+    warning = None
+    cursor: str | None = None
+    try:
+        while len(remote) < limit:
+            page = await provider.list_batches(min(WORKSPACE_PAGE_SIZE, limit - len(remote)), cursor)
+            remote.extend(page.batches)
+            if not page.cursor or page.cursor == cursor:
+                break
+            cursor = page.cursor
+    except ProviderError as exc:
+        warning = f"The provider's batch list could not be read ({exc}); showing this server's records only."
+    entries: list[tuple[float, BatchSummary]] = []
+    seen: set[str] = set()
+    for batch in remote[:limit]:
+        local = store.get_batch(batch.batch_id)
+        if local is not None:
+            store.update_batch_status(batch.batch_id, batch.status)
+        seen.add(batch.batch_id)
+        created = float(batch.created_at or (local.created_at if local else 0))
+        summary = BatchSummary(
+            batch_id=batch.batch_id,
+            name=batch.name,
+            status=batch.status,
+            total_calls_scheduled=batch.total_calls_scheduled,
+            total_calls_dispatched=batch.total_calls_dispatched,
+            created_at=iso(created) if created else None,
+            submitted_here=local is not None,
+            local_id=local.local_id if local else None,
+        )
+        entries.append((created, summary))
+    for local in store.list_batches(limit):
+        if local.batch_id is not None and local.batch_id in seen:
+            continue
+        summary = BatchSummary(
+            batch_id=local.batch_id,
+            name=local.name,
+            status=local.status,
+            total_calls_scheduled=local.total_recipients,
+            created_at=iso(local.created_at),
+            submitted_here=True,
+            local_id=local.local_id,
+            error=local.error,
+        )
+        entries.append((local.created_at, summary))
+    entries.sort(key=lambda item: item[0], reverse=True)
+    batches = [summary for _, summary in entries[:limit]]
+    return BatchListResult(
+        batches=batches,
+        count=len(batches),
+        warning=warning,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )
+
+
+async def cancel_batch(services: Services, batch_id: str) -> CancelBatchResult:
+    """Cancel a batch call: recipients not yet called are set to ``cancelled``.
+
+    Raises:
+        InvalidInput, NotFound, NotSupported, ConfigError, ProviderError: as for :func:`get_batch_status`.
+    """
+    provider = services.provider()
+    services.require(provider, "batches")
+    batch = await read_batch(services, provider, "cancel_batch", batch_id)
+    services.store.update_batch_status(batch.batch_id, batch.status)
+    return CancelBatchResult(
+        batch_id=batch.batch_id,
+        name=batch.name,
+        status=batch.status,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )

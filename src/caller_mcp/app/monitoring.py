@@ -1,0 +1,251 @@
+"""Following calls: a call's status, outcome and transcript (waiting for its end if asked), the
+whole transcript, and the local call history."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ..domain import inputs
+from ..domain.calls import CallReport, record_status
+from ..domain.caps import iso
+from ..domain.policy import check_e164
+from ..domain.transcript import UNTRUSTED_NOTE, bounded_transcript, collected_values, evaluation_results, transcript_text
+from ..errors import InvalidInput, NotFound, ProviderStatusError
+from ..ports import Provider
+from ..store import CallRecord
+from .recording import remember_report
+from .results import CallListResult, CallRecordResult, CallResult, TranscriptLine
+from .services import Services
+
+#: ``get_call`` polling: first pause, growth factor and longest pause between two reads, seconds.
+FIRST_POLL_DELAY_SECS = 1.0
+POLL_BACKOFF = 1.5
+MAX_POLL_DELAY_SECS = 5.0
+#: Longest local call history ``list_calls`` returns.
+MAX_LIST_LIMIT = 200
+#: ``progress(elapsed_secs, total_secs, message)``: how a wait reports progress (MCP notifications).
+ProgressFn = Callable[[float, float, str], Awaitable[None]]
+
+
+def _locate(services: Services, call_id: object) -> tuple[CallRecord | None, str | None]:
+    """The store's record of a call named by its local id or its provider reference, and the
+    reference to ask the provider about (``None`` when the call never got one).
+
+    Raises:
+        InvalidInput: a malformed id. NotFound: a local ``call_…`` id the store does not know.
+    """
+    key = inputs.identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
+    record = services.store.find_call(key)
+    if record is None and key.startswith("call_"):
+        raise NotFound(
+            f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
+            "or a conversation_id from get_batch_status."
+        )
+    return record, (record.conversation_id if record is not None else key)
+
+
+async def _read(provider: Provider, provider_ref: str, *, known: bool) -> CallReport | None:
+    """The provider's report, or ``None`` when it does not show the call yet but the store knows
+    it (a call just placed, a batch recipient just dispatched).
+
+    Raises:
+        NotFound: neither knows it.
+    """
+    try:
+        return await provider.get_call(provider_ref)
+    except ProviderStatusError as exc:
+        if exc.status != 404:
+            raise
+        if known:
+            return None
+        raise NotFound(
+            f"No conversation {provider_ref} exists for this {provider.name} account "
+            f"(the provider said: {exc.detail}). Use a call_id from place_call or list_calls, or a "
+            "conversation_id from get_batch_status."
+        ) from exc
+
+
+async def get_call(
+    services: Services, call_id: str, wait_seconds: float = 0, *, progress: ProgressFn | None = None
+) -> CallResult:
+    """A call's status, outcome and transcript, read from the provider.
+
+    Args:
+        call_id: a local ``call_id`` (``place_call``, ``list_calls``) or a provider reference
+            (``conversation_id`` from ``get_batch_status``).
+        wait_seconds: 0 to read once; up to ``inputs.MAX_WAIT_SECS`` to keep reading, with pauses
+            growing from :data:`FIRST_POLL_DELAY_SECS` by :data:`POLL_BACKOFF` to at most
+            :data:`MAX_POLL_DELAY_SECS`, until the call is ``done`` or ``failed`` or the time is up.
+        progress: called before each pause with (seconds waited, ``wait_seconds``, status text).
+    Returns:
+        The normalised status with the provider's own value, outcome, summary, evaluation and
+        data-collection results, cost with its unit, and the transcript bounded for a model's
+        context (``transcript_uri`` names the whole one). The store's row is updated.
+    Raises:
+        InvalidInput: a malformed id or wait. NotFound: neither the store nor the provider
+        knows the id. NotSupported: the provider cannot read calls. ConfigError, ProviderError.
+    """
+    wait = inputs.wait_seconds(wait_seconds)
+    record, provider_ref = _locate(services, call_id)
+    provider = services.provider(record.provider if record is not None else None)
+    if provider_ref is None:  # refused, interrupted or outcome unknown: nothing to ask about
+        return _record_result(services, provider, record)  # type: ignore[arg-type]
+    services.require(provider, "read_call")
+    start = services.monotonic()
+    deadline = start + wait
+    delay = FIRST_POLL_DELAY_SECS
+    while True:
+        report = await _read(provider, provider_ref, known=record is not None)
+        status = report.status if report is not None else "queued"
+        now = services.monotonic()
+        if (report is not None and report.final) or now >= deadline:
+            break
+        pause = min(delay, deadline - now)
+        if progress is not None:
+            await progress(
+                round(now - start, 1), wait, f"{status.replace('_', ' ')} after {now - start:.0f} s; next check in {pause:.1f} s"
+            )
+        await services.sleep(pause)
+        delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
+    waited = round(services.monotonic() - start, 1)
+    if report is None:
+        answer = _record_result(services, provider, record)  # type: ignore[arg-type]
+        answer.waited_secs = waited
+        answer.error = (
+            f"The provider does not show conversation {provider_ref} yet: a call just placed appears "
+            "within seconds. "
+            + (
+                "The built-in sandbox keeps calls in memory, so a call placed by an earlier server process "
+                "never appears."
+                if provider.sandbox
+                else "If it was placed long ago, check the provider's call history."
+            )
+        )
+        return answer
+    record = remember_report(services.store, provider.name, record, report)
+    return _report_result(services, provider, record, report, waited)
+
+
+def _record_result(services: Services, provider: Provider, record: CallRecord) -> CallResult:
+    """A get_call answer from the local record alone (no conversation to read)."""
+    return CallResult(
+        call_id=record.call_id,
+        conversation_id=record.conversation_id,
+        status=record_status(record.status),
+        provider_status=record.provider_status,
+        to_number=record.to_number,
+        scenario=record.scenario or None,
+        batch_id=record.batch_id,
+        error=record.error,
+        provider=record.provider,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )
+
+
+def _report_result(
+    services: Services, provider: Provider, record: CallRecord | None, report: CallReport, waited: float
+) -> CallResult:
+    lines, truncated = bounded_transcript(report.transcript)
+    shown_id = record.call_id if record is not None else report.provider_ref
+    spoken = bool(report.transcript or report.summary or report.data_collected)
+    return CallResult(
+        call_id=record.call_id if record is not None else None,
+        conversation_id=report.provider_ref,
+        status=report.status,
+        provider_status=report.provider_status,
+        to_number=(record.to_number if record is not None and record.to_number else None) or report.to_number,
+        scenario=(record.scenario or None) if record is not None else None,
+        batch_id=report.batch_id or (record.batch_id if record is not None else None),
+        started_at=iso(report.started_at) if report.started_at is not None else None,
+        duration_secs=report.duration_secs,
+        termination_reason=report.termination_reason,
+        outcome=report.outcome,
+        summary=report.summary,
+        evaluation_results=evaluation_results(report.evaluations),
+        data_collected=collected_values(report.data_collected),
+        cost=report.cost.amount if report.cost else None,
+        cost_unit=report.cost.unit if report.cost else None,
+        cost_usd=report.cost_usd,
+        transcript=[TranscriptLine(role=t.role, message=t.message, secs=t.secs) for t in lines],
+        transcript_turns=len(report.transcript),
+        transcript_truncated=truncated,
+        transcript_uri=f"caller://calls/{shown_id}/transcript" if report.transcript else None,
+        untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
+        waited_secs=waited,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )
+
+
+async def transcript(services: Services, call_id: str) -> str:
+    """The whole transcript of a call as text (the ``caller://calls/{call_id}/transcript`` resource).
+
+    Raises:
+        InvalidInput, NotFound, NotSupported, ConfigError, ProviderError: as for :func:`get_call`.
+    """
+    record, provider_ref = _locate(services, call_id)
+    key = record.call_id if record is not None else provider_ref
+    if provider_ref is None:
+        return f"Call {key} has no conversation (status {record.status if record else 'unknown'}): nothing was said.\n"
+    provider = services.provider(record.provider if record is not None else None)
+    services.require(provider, "read_call")
+    report = await _read(provider, provider_ref, known=record is not None)
+    if report is None:
+        return f"Call {key}: the provider has no conversation yet (it has not started); try again shortly.\n"
+    remember_report(services.store, provider.name, record, report)
+    to_number = (record.to_number if record is not None else None) or report.to_number or "unknown number"
+    header = (
+        f"Transcript of call {key} (conversation {report.provider_ref}) to {to_number}: "
+        f"status {report.status}, {len(report.transcript)} turns. "
+        "caller = the AI caller; business = the line under test."
+    )
+    return transcript_text(header, report.transcript)
+
+
+async def list_calls(
+    services: Services,
+    limit: int = 20,
+    status: str | None = None,
+    to_number: str | None = None,
+    since: str | float | None = None,
+) -> CallListResult:
+    """The local call history from the store, newest first; no provider request.
+
+    Rows show the last status the provider reported (``get_call``, ``get_batch_status``);
+    batch recipients' calls appear once ``get_batch_status`` has seen them.
+
+    Args:
+        limit: 1 to :data:`MAX_LIST_LIMIT`.
+        status: only this status (``dialling``, ``initiated``, ``done``, ``failed``, ``outcome_unknown`` …).
+        to_number: only calls to this E.164 number.
+        since: only calls created since then: Unix seconds, or ISO 8601 (UTC when no offset).
+    Raises:
+        InvalidInput: a bad filter.
+    """
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
+    if to_number is not None:
+        check_e164(to_number)
+    records = services.store.list_calls(
+        limit, status=inputs.text(status, "status", 40), to_number=to_number, since=inputs.since(since)
+    )
+    return CallListResult(
+        calls=[
+            CallRecordResult(
+                call_id=r.call_id,
+                to_number=r.to_number,
+                scenario=r.scenario,
+                status=r.status,
+                provider=r.provider,
+                conversation_id=r.conversation_id,
+                batch_id=r.batch_id,
+                outcome=r.outcome,
+                created_at=iso(r.created_at),
+                error=r.error,
+            )
+            for r in records
+        ],
+        count=len(records),
+    )

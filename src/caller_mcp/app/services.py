@@ -1,0 +1,102 @@
+"""What every use case works with: the settings, the store, the providers and the clock.
+
+Built by :func:`caller_mcp.bootstrap.bootstrap`; the store and the providers are opened on first
+use, so a server starts and lists its tools whatever the configuration.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from ..domain.caps import Caps
+from ..domain.policy import DialPolicy
+from ..errors import NotSupported
+from ..ports import CAPABILITY_WORDS, Provider
+from ..settings import SANDBOX_NOTE, Settings
+from ..store import SqliteStore
+
+
+@dataclass
+class Services:
+    """The running application's collaborators.
+
+    Attributes:
+        settings: the process settings.
+        open_store: opens the store (called once, on first use).
+        make_provider: builds a provider by name (called once per name, on first use).
+        sleep, monotonic, now: the clock (seconds; ``now`` is Unix time). Tests pass their own.
+    """
+
+    settings: Settings
+    open_store: Callable[[], SqliteStore]
+    make_provider: Callable[[str], Provider]
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], float] = time.time
+    _store: SqliteStore | None = field(default=None, repr=False)
+    _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
+
+    @property
+    def store(self) -> SqliteStore:
+        """The store, opened on first use.
+
+        Raises:
+            ConfigError: it cannot be opened.
+        """
+        if self._store is None:
+            self._store = self.open_store()
+        return self._store
+
+    def provider(self, name: str | None = None) -> Provider:
+        """The provider called ``name`` (default: the configured default), built on first use.
+
+        Raises:
+            ConfigError: unknown name, or incomplete or invalid settings for it.
+        """
+        # Rows written by the first release name the sandbox as their provider: it was ElevenLabs'.
+        key = self.settings.default_provider() if name in (None, "sandbox") else name
+        if key not in self._providers:
+            self._providers[key] = self.make_provider(key)
+        return self._providers[key]
+
+    def require(self, provider: Provider, *capabilities: str) -> None:
+        """Refuse a use case the provider cannot serve.
+
+        Raises:
+            NotSupported: naming the provider and what it lacks.
+        """
+        missing = provider.capabilities.missing(*capabilities)
+        if missing:
+            lacks = ", ".join(CAPABILITY_WORDS.get(name, name) for name in missing)
+            raise NotSupported(f"The {provider.name} provider does not support {lacks}.")
+
+    @staticmethod
+    def note(provider: Provider) -> str | None:
+        """The sandbox note for answers about ``provider``'s calls (``None`` for a real provider)."""
+        return SANDBOX_NOTE if provider.sandbox else None
+
+    def policy(self, provider: Provider) -> DialPolicy:
+        """The dial policy for ``provider`` and the operator's allowlist."""
+        return DialPolicy(
+            real_provider=not provider.sandbox,
+            allowed_numbers=self.settings.allowed_numbers(),
+            allowed_countries=self.settings.allowed_countries(),
+        )
+
+    def caps(self, provider: Provider) -> Caps:
+        """The caps in force for ``provider`` (stricter defaults when real phones ring)."""
+        per_hour, batch_size = self.settings.call_caps(sandbox=provider.sandbox)
+        return Caps(per_hour=per_hour, batch_size=batch_size)
+
+    async def aclose(self) -> None:
+        """Close every provider's HTTP client and the store, if they were opened."""
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,1 @@
+"""Pure rules of caller-mcp: calls, batches, caller script, dial policy, caps, transcripts and input checks. No I/O."""

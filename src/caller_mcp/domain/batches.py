@@ -1,0 +1,140 @@
+"""A batch call in caller-mcp's own terms: recipient statuses, progress, the request and the report.
+
+Pure data and rules, no I/O. The recipient vocabulary is ElevenLabs' (``003_…`` plus
+``dispatched``, which current SDKs add — ``shared/reference/README.md``); another provider maps
+its own statuses onto it and keeps the original in ``provider_status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .script import CallerScript
+
+#: Recipient statuses of a batch call.
+RECIPIENT_STATUSES = (
+    "pending",
+    "dispatched",
+    "initiated",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "voicemail",
+)
+#: Batch statuses (``003_…`` ``BatchCallStatus``).
+BATCH_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+#: Recipient statuses that count as finished for a batch's ``progress``.
+FINISHED_RECIPIENT_STATUSES = frozenset({"completed", "failed", "voicemail", "cancelled"})
+#: Recipients a retry calls again: failed, and answered by voicemail (no one responded).
+RETRIED_RECIPIENT_STATUSES = ("failed", "voicemail")
+#: Local batch record statuses before the provider reports (``store/``).
+BATCH_RECORD_STATUSES = ("submitting", "failed", "outcome_unknown")
+
+#: Batch recipient status → normalised status of its call (``domain.calls.CALL_STATUSES``).
+_RECIPIENT_CALL_STATUS = {
+    "pending": "queued",
+    "dispatched": "queued",
+    "initiated": "ringing",
+    "in_progress": "in_progress",
+    "completed": "done",
+    "voicemail": "done",
+    "failed": "failed",
+    "cancelled": "failed",
+}
+
+
+def recipient_call_status(recipient_status: str) -> str:
+    """The normalised status of a recipient's call (``voicemail`` → ``done``; unknown → ``processing``)."""
+    return _RECIPIENT_CALL_STATUS.get(recipient_status, "processing")
+
+
+@dataclass(frozen=True)
+class BatchRecipientRequest:
+    """One recipient to submit: its E.164 number and its caller script (shared by recipients
+    with the same description and scenario)."""
+
+    phone_number: str
+    script: CallerScript
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A batch call to submit.
+
+    Attributes:
+        name: the batch's name. scheduled_time_unix: start time (Unix seconds), ``None`` = now.
+        recipients: in submission order.
+    """
+
+    name: str
+    recipients: tuple[BatchRecipientRequest, ...]
+    scheduled_time_unix: int | None = None
+
+
+@dataclass(frozen=True)
+class RecipientReport:
+    """One recipient as the provider reports it.
+
+    Attributes:
+        status: :data:`RECIPIENT_STATUSES`. provider_status: the provider's own value.
+        call_ref: the provider's reference for the recipient's call (conversation id), once named.
+        created_at, updated_at: Unix seconds.
+    """
+
+    status: str
+    phone_number: str | None = None
+    recipient_id: str | None = None
+    call_ref: str | None = None
+    provider_status: str | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """A batch as the provider reports it; ``recipients`` only from a single-batch read.
+
+    Times are Unix seconds.
+    """
+
+    batch_id: str
+    name: str
+    status: str
+    created_at: float | None = None
+    scheduled_time_unix: int | None = None
+    last_updated_at: float | None = None
+    total_calls_scheduled: int = 0
+    total_calls_dispatched: int = 0
+    recipients: tuple[RecipientReport, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """One page of a workspace's batches, newest first.
+
+    Attributes:
+        cursor: pass back to read the next page; ``None`` on the last page.
+    """
+
+    batches: tuple[BatchReport, ...]
+    cursor: str | None = None
+
+
+def status_counts(recipients: tuple[RecipientReport, ...] | list[RecipientReport]) -> dict[str, int]:
+    """Recipients per status, statuses with none left out, in :data:`RECIPIENT_STATUSES` order
+    (statuses outside it after them)."""
+    counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
+    for recipient in recipients:
+        counts[recipient.status] = counts.get(recipient.status, 0) + 1
+    return {status: n for status, n in counts.items() if n}
+
+
+def progress(counts: dict[str, int], scheduled: int) -> float:
+    """Finished recipients / scheduled ones, 0 to 1, rounded to 3 places; 0 when none scheduled."""
+    if not scheduled:
+        return 0.0
+    finished = sum(n for status, n in counts.items() if status in FINISHED_RECIPIENT_STATUSES)
+    return round(min(1.0, finished / scheduled), 3)

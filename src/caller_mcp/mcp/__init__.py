@@ -1,0 +1,1 @@
+"""The MCP edge: server wiring, tools, confirmation, schemas, the prompt and the stdio loop."""

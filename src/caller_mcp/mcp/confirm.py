@@ -1,0 +1,160 @@
+"""Plan once, ask the person, send what they confirmed: the SDK resolvers of the dialling tools.
+
+A dialling tool takes two resolved parameters: the plan (``plan_*``: every check, the exact
+request) and the confirmation (``ask_*``: a question worded from that same plan). The SDK runs
+each resolver once per round and hands both to the tool body, which sends that plan. On the
+stateless protocol a round may be repeated; the question carries the plan's fingerprint, so an
+answer recorded for one plan never confirms a different one.
+
+A planning failure is not raised from the resolver: it is carried to the tool body in
+:class:`Planned`, which raises it as the tool's own error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from ..app import dialling
+from ..app.results import RecipientInput
+from ..app.services import Services
+from ..errors import CallerError
+
+P = TypeVar("P")
+
+
+class Confirmation(BaseModel):
+    """What the person is asked when a dial needs confirmation."""
+
+    confirm: bool = Field(description="Dial now?")
+
+
+#: What a confirmation resolver answers when it does not ask: go ahead, the policy is the guard.
+NOT_ASKED = Confirmation(confirm=True)
+#: The confirmation parameter's value when a tool function is called without the resolver.
+GO_AHEAD = AcceptedElicitation(data=NOT_ASKED)
+
+
+@dataclass(frozen=True)
+class Planned(Generic[P]):
+    """A plan, or the error that prevented it (raised by the tool body, not by the resolver)."""
+
+    plan: P | None = None
+    error: CallerError | None = None
+
+    def get(self) -> P:
+        """The plan.
+
+        Raises:
+            CallerError: the planning failure.
+        """
+        if self.error is not None:
+            raise self.error
+        return self.plan  # type: ignore[return-value]
+
+
+def services_of(ctx: Context) -> Services:
+    """The running application's services (the server's lifespan context)."""
+    return ctx.request_context.lifespan_context.services
+
+
+def confirmed(answer: Any) -> bool:
+    """True when the person accepted and ticked ``confirm`` (or was not asked)."""
+    return isinstance(answer, AcceptedElicitation) and bool(answer.data.confirm)
+
+
+def _asks(ctx: Context, kind: str) -> bool:
+    """Whether a dial of ``kind`` (``call`` or ``batch``) must be confirmed by the person.
+
+    Only when ``CALLER_MCP_CONFIRM`` says so (``always``; ``batch`` for batches) and the client
+    declared elicitation support; otherwise the dial policy is the guard. Consent is never read
+    from a tool argument.
+
+    Raises:
+        ToolError: ``CALLER_MCP_CONFIRM`` has an invalid value.
+    """
+    try:
+        mode = services_of(ctx).settings.confirm_mode()
+    except CallerError as exc:
+        raise ToolError(str(exc)) from exc
+    if mode == "never" or (mode == "batch" and kind != "batch"):
+        return False
+    capabilities = ctx.client_capabilities
+    return capabilities is not None and capabilities.elicitation is not None
+
+
+def _ask(question: str | None) -> Any:
+    return NOT_ASKED if question is None else Elicit(question, Confirmation)
+
+
+# -- single call ------------------------------------------------------------------------------
+
+
+async def plan_call(
+    ctx: Context, to_number: str, business_description: str | None = None, scenario: str | None = None
+) -> Planned[dialling.CallPlan]:
+    """Resolver: plan ``place_call`` once (checks and the exact request).
+
+    The dial policy needs no I/O; it runs on the event loop between two awaits, as the store does.
+    """
+    try:
+        return Planned(plan=dialling.plan_call(services_of(ctx), to_number, business_description, scenario))
+    except CallerError as exc:
+        return Planned(error=exc)
+
+
+async def ask_call(
+    ctx: Context, planned: Annotated[Planned[dialling.CallPlan], Resolve(plan_call)], allow_redial: bool = False, dry_run: bool = False) -> Any:
+    """Resolver: ask the person before ``place_call`` dials the plan, when required."""
+    if dry_run or planned.plan is None or not _asks(ctx, "call"):
+        return NOT_ASKED
+    return _ask(dialling.call_question(services_of(ctx), planned.plan, allow_redial=allow_redial))
+
+
+# -- batch ------------------------------------------------------------------------------------
+
+
+async def plan_batch(
+    ctx: Context,
+    recipients: list[str | RecipientInput],
+    call_name: str | None = None,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    scheduled_time_unix: int | None = None,
+) -> Planned[dialling.BatchPlan]:
+    """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request)."""
+    try:
+        services = services_of(ctx)
+        plan = dialling.plan_batch(services, recipients, call_name, business_description, scenario, scheduled_time_unix)
+        return Planned(plan=plan)
+    except CallerError as exc:
+        return Planned(error=exc)
+
+
+async def ask_batch(ctx: Context, planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)], dry_run: bool = False) -> Any:
+    """Resolver: ask the person before ``submit_batch`` submits the plan, when required."""
+    if dry_run or planned.plan is None or not _asks(ctx, "batch"):
+        return NOT_ASKED
+    return _ask(dialling.batch_question(services_of(ctx), planned.plan))
+
+
+# -- retry ------------------------------------------------------------------------------------
+
+
+async def plan_retry(ctx: Context, batch_id: str) -> Planned[dialling.RetryPlan]:
+    """Resolver: plan ``retry_batch`` once (the batch read once, the numbers checked)."""
+    try:
+        return Planned(plan=await dialling.plan_retry(services_of(ctx), batch_id))
+    except CallerError as exc:
+        return Planned(error=exc)
+
+
+async def ask_retry(ctx: Context, planned: Annotated[Planned[dialling.RetryPlan], Resolve(plan_retry)]) -> Any:
+    """Resolver: ask the person before ``retry_batch`` dials the plan again, when required."""
+    if planned.plan is None or not _asks(ctx, "batch"):
+        return NOT_ASKED
+    return _ask(dialling.retry_question(services_of(ctx), planned.plan))

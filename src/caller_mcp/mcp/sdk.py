@@ -1,0 +1,149 @@
+"""Everything that reaches past the MCP SDK's public surface, in one module.
+
+- :class:`StrictTool`: a registered tool whose input schema is :func:`~.schema.input_schema`'s,
+  whose output schema is :func:`~.schema.output_schema`'s, and which refuses arguments its
+  schema does not name (the SDK's argument model ignores them silently, so a misspelt
+  ``goal=`` would dial with the default scenario).
+- :func:`run_stdio`: the SDK's stdio loop, with lines that are not JSON-RPC answered instead
+  of dropped.
+
+``tests/mcp/test_sdk.py`` fails loudly when the SDK changes under either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel
+
+from .schema import input_schema, output_schema
+
+logger = logging.getLogger(__name__)
+
+
+class StrictTool(Tool):
+    """A tool with strict, compact schemas that refuses unknown arguments (see the module docstring)."""
+
+    answer_model: Any = None
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any] | None:  # type: ignore[override]
+        """The answer model's schema as the structured content is sent (null fields left out)."""
+        return output_schema(self.answer_model) if self.answer_model is not None else None
+
+    async def run(self, arguments: dict[str, Any], context: Context, convert_result: bool = False) -> Any:
+        """Refuse unknown arguments with a message naming them and the accepted ones, then run.
+
+        Raises:
+            ToolError: an unknown argument, or whatever the SDK's ``Tool.run`` raises.
+        """
+        accepted = set(self.parameters.get("properties", {}))
+        unknown = sorted(set(arguments or {}) - accepted)
+        if unknown:
+            raise ToolError(
+                f"Error executing tool {self.name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; {self.name} accepts {', '.join(sorted(accepted)) or 'no arguments'}. "
+                "Nothing was done."
+            )
+        return await super().run(arguments, context, convert_result=convert_result)
+
+
+def make_tool(
+    fn: Callable[..., Any], *, title: str, answer: type[BaseModel], annotations: ToolAnnotations
+) -> StrictTool:
+    """Register ``fn`` as a :class:`StrictTool`.
+
+    Args:
+        fn: the tool function; its docstring, on one line, is the description.
+        title: the human-readable title (top level and in the annotations).
+        answer: the model of its structured content (the output schema).
+        annotations: its behaviour hints.
+    """
+    tool = Tool.from_function(
+        fn, title=title, description=" ".join((fn.__doc__ or "").split()), annotations=annotations
+    )
+    fields = dict(tool)
+    fields["parameters"] = input_schema(tool.parameters)
+    return StrictTool(**fields, answer_model=answer)
+
+
+def run_stdio(server: MCPServer) -> None:
+    """Serve ``server`` over stdio, answering lines that are not JSON-RPC with a JSON-RPC error.
+
+    The SDK's stdio loop drops such lines silently, which leaves a client waiting forever. Here a
+    line that does not parse gets ``-32700 Parse error`` (``-32600 Invalid Request`` when it is
+    JSON but not a JSON-RPC message), with the request's id when one can be read and ``id: null``
+    otherwise, as JSON-RPC 2.0 prescribes, and the server keeps serving.
+    """
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer) -> None:
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+    from mcp_types import ErrorData, JSONRPCError
+
+    lowlevel = server._lowlevel_server  # MCPServer.run_stdio_async has no hook for this filter
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[Any](0)
+
+        async def filter_malformed() -> None:
+            async with send:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        code, text, request_id = _classify_bad_line(item)
+                        logger.warning("answered a malformed stdin line with %s", code)
+                        error = JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=text))
+                        await write_stream.send(SessionMessage(error))
+                        continue
+                    await send.send(item)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(filter_malformed)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+            tg.cancel_scope.cancel()
+
+
+def _classify_bad_line(exc: Exception) -> tuple[int, str, str | int | None]:
+    """JSON-RPC error code, message and request id for a stdin line the SDK could not read.
+
+    When the line is JSON with a usable ``id`` (it failed only the SDK's stricter reading, e.g.
+    a lone surrogate in a string), the error carries that id so the client is not left waiting.
+    """
+    raw = None
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            raw = first.get("input") if isinstance(first, dict) else None
+        except Exception:  # noqa: BLE001 - best effort only
+            raw = None
+    parse_error = -32700, "Parse error: the line is not valid JSON. Send one JSON-RPC 2.0 message per line.", None
+    message: Any = raw if isinstance(raw, dict) else None
+    if isinstance(raw, (str, bytes)):
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return parse_error
+    elif message is None and ("json_invalid" in str(exc) or "Invalid JSON" in str(exc)):
+        return parse_error
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+        request_id = None
+    if request_id is not None:
+        return (
+            -32600,
+            "Invalid Request: the message could not be read (invalid Unicode such as a lone surrogate, "
+            "or a field of the wrong type).",
+            request_id,
+        )
+    return -32600, "Invalid Request: the line is JSON but not a JSON-RPC 2.0 message.", None

@@ -1,0 +1,42 @@
+"""The ElevenLabs provider: settings, HTTP client and JSON mapping; its sandbox is ``caller_mcp.sandbox``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ...settings import Settings
+from .client import CAPABILITIES, ElevenLabsProvider
+from .config import ElevenLabsConfig, resolve
+
+NAME = "elevenlabs"
+
+
+def build(settings: Settings, *, transport: Any = None) -> ElevenLabsProvider:
+    """Build the ElevenLabs provider from ``settings``.
+
+    Args:
+        transport: an ``httpx`` transport to use instead of the network (``httpx.MockTransport``
+            in tests, ``httpx.ASGITransport`` around a sandbox app). When ``None``, sandbox mode
+            mounts a fresh in-process emulator and real mode uses the network.
+    Returns:
+        The provider, holding one long-lived ``httpx.AsyncClient``; close it with ``aclose()``.
+    Raises:
+        ConfigError: the settings are incomplete or invalid.
+    """
+    config = resolve(settings)
+    if transport is None and config.sandbox:
+        from ...sandbox import create_app
+
+        transport = httpx.ASGITransport(app=create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed))
+    client = httpx.AsyncClient(
+        base_url=config.api_base,
+        transport=transport,
+        timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
+        headers={"user-agent": "caller-mcp"},
+    )
+    return ElevenLabsProvider(config, client)
+
+
+__all__ = ["CAPABILITIES", "NAME", "ElevenLabsConfig", "ElevenLabsProvider", "build", "resolve"]

@@ -1,0 +1,266 @@
+"""ElevenLabs Conversational AI over HTTP: outbound calls by Twilio or SIP trunk, batch calling,
+conversations.
+
+Endpoints follow ``shared/reference``: ``001_…`` (``POST /v1/convai/twilio/outbound-call``),
+``000_…`` (``POST /v1/convai/sip-trunk/outbound-call``), ``003_…`` (batch calling submit, list,
+get, cancel, retry) and ``GET /v1/convai/conversations/{id}`` (``shared/reference/README.md``).
+The same class talks to the sandbox emulator, mounted as the client's transport. Sending,
+retrying and error mapping are :class:`~caller_mcp.providers.http.HttpApi`'s; the JSON shapes are
+:mod:`.mapping`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from ...domain.batches import BatchPage, BatchRequest, BatchReport
+from ...domain.calls import CallReport, CallRequest, PlacedCall
+from ...errors import OutcomeUnknown, ProviderError, ProviderStatusError
+from ...ports import Capabilities
+from ..http import HttpApi, segment
+from .config import ElevenLabsConfig
+from .mapping import batch_report, call_report, client_data
+
+logger = logging.getLogger(__name__)
+
+OUTBOUND_CALL_PATHS = {
+    "twilio": "/v1/convai/twilio/outbound-call",
+    "sip_trunk": "/v1/convai/sip-trunk/outbound-call",
+}
+#: The answer field that carries the telephony call id, by phone provider (``001_…``, ``000_…``).
+CALL_SID_FIELDS = {"twilio": "callSid", "sip_trunk": "sip_call_id"}
+BATCH_SUBMIT_PATH = "/v1/convai/batch-calling/submit"
+
+STATUS_HINTS = {
+    401: "Check ELEVENLABS_API_KEY: the key was rejected or its quota is used up.",
+    403: "The API key lacks permission for this agent, phone number or batch.",
+    404: "Check ELEVENLABS_AGENT_ID, ELEVENLABS_AGENT_PHONE_NUMBER_ID or the batch id.",
+}
+
+CAPABILITIES = Capabilities(per_call_script=True, batches=True, batch_retry=True, read_call=True)
+
+
+class ElevenLabsProvider:
+    """Client of the ElevenLabs Conversational AI API (or of its sandbox emulator).
+
+    Implements every port of :mod:`caller_mcp.ports`.
+
+    Args:
+        config: the resolved settings (key, agent, phone number, phone provider, mode).
+        client: a long-lived ``httpx.AsyncClient`` whose ``base_url`` is ``config.api_base``.
+        sleep, random: the backoff's clock and jitter source (tests pass their own).
+    """
+
+    name = "elevenlabs"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        config: ElevenLabsConfig,
+        client: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        self.sandbox = config.sandbox
+        self._config = config
+        key = config.api_key.get_secret_value()
+        self._http = HttpApi(
+            client=client,
+            display="ElevenLabs sandbox" if config.sandbox else "ElevenLabs",
+            auth_headers={"xi-api-key": key},
+            secret=key,
+            read_timeout_secs=config.read_timeout_secs,
+            hints=STATUS_HINTS,
+            sleep=sleep,
+            **({"random": random} if random is not None else {}),
+        )
+        self._phone_provider: str | None = None if config.phone_provider == "auto" else config.phone_provider
+        self._lookup_lock = anyio.Lock()
+
+    # -- phone number --------------------------------------------------------------------------
+
+    async def phone_provider(self) -> str:
+        """Return ``twilio`` or ``sip_trunk`` for the configured phone number.
+
+        With ``ELEVENLABS_PHONE_PROVIDER=auto`` the number is looked up once with
+        ``GET /v1/convai/phone-numbers/{id}`` (its ``provider`` field) and cached for the life of
+        this object, so at most one lookup happens per process.
+
+        Raises:
+            ProviderError: the lookup failed or named an unsupported provider.
+        """
+        if self._phone_provider is not None:
+            return self._phone_provider
+        async with self._lookup_lock:
+            if self._phone_provider is None:
+                answer = await self._http.send(
+                    "GET", f"/v1/convai/phone-numbers/{segment(self._config.agent_phone_number_id)}"
+                )
+                provider = answer.get("provider") if isinstance(answer, dict) else None
+                if provider not in OUTBOUND_CALL_PATHS:
+                    raise ProviderError(
+                        f"Phone number {self._config.agent_phone_number_id} uses provider {provider!r}, which "
+                        "cannot place outbound calls here; set ELEVENLABS_PHONE_PROVIDER to twilio or sip_trunk."
+                    )
+                self._phone_provider = provider
+        return self._phone_provider  # type: ignore[return-value]
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def outbound_call_request(self, phone_provider: str, call: CallRequest) -> tuple[str, dict]:
+        """Build the ``(path, JSON body)`` of an outbound call (``001_…`` / ``000_…``)."""
+        body = {
+            "agent_id": self._config.agent_id,
+            "agent_phone_number_id": self._config.agent_phone_number_id,
+            "to_number": call.to_number,
+            "conversation_initiation_client_data": client_data(call.script),
+        }
+        return OUTBOUND_CALL_PATHS[phone_provider], body
+
+    def _preview(self, path: str, body: dict) -> dict[str, Any]:
+        return {"method": "POST", "url": self._config.api_base + path, "headers": {"xi-api-key": "***"}, "body": body}
+
+    async def preview_call(self, call: CallRequest) -> dict[str, Any]:
+        """The exact request :meth:`place_call` would send, without sending it (a dry run).
+
+        Looks the phone number up if the phone provider is ``auto`` (a read; nothing is dialled).
+
+        Returns:
+            ``{"method", "url", "headers", "body"}``; the key header is shown as ``***``.
+        """
+        return self._preview(*self.outbound_call_request(await self.phone_provider(), call))
+
+    async def place_call(self, call: CallRequest) -> PlacedCall:
+        """Place one outbound call.
+
+        Returns:
+            The provider's answer: ``provider_ref`` is the conversation id, ``telephony_ref``
+            Twilio's ``callSid`` or the SIP ``sip_call_id``, ``line`` the phone provider.
+        Raises:
+            ProviderStatusError: an error status, or a 200 answer with ``"success": false``.
+            ProviderUnreachable, OutcomeUnknown: see :meth:`HttpApi.send`.
+        """
+        phone_provider = await self.phone_provider()
+        path, body = self.outbound_call_request(phone_provider, call)
+        answer = await self._http.send("POST", path, body=body, places_call=True)
+        display = self._http.display
+        if not isinstance(answer, dict):
+            raise OutcomeUnknown(f"{display} answered with an unexpected body: the call may have been placed.")
+        message = str(answer.get("message") or "")
+        if answer.get("success") is False:
+            raise ProviderStatusError(
+                f"{display} could not place the call: {message or 'no reason given'}", status=200, detail=message
+            )
+        return PlacedCall(
+            message=message,
+            provider_ref=answer.get("conversation_id"),
+            telephony_ref=answer.get(CALL_SID_FIELDS[phone_provider]),
+            line=phone_provider,
+            raw=answer,
+        )
+
+    async def get_call(self, provider_ref: str) -> CallReport:
+        """``GET /v1/convai/conversations/{conversation_id}``: status, transcript, metadata, analysis.
+
+        Raises:
+            ProviderStatusError: 404 when the provider does not know the conversation (yet).
+            ProviderError: as :meth:`HttpApi.send`, or the answer is not a conversation.
+        """
+        answer = await self._http.send("GET", f"/v1/convai/conversations/{segment(provider_ref)}")
+        return call_report(answer, provider_ref)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def batch_request(self, batch: BatchRequest) -> dict:
+        """Build the JSON body of ``POST /v1/convai/batch-calling/submit`` (``003_…``).
+
+        Recipients that share a script share one client-data object, so a large batch holds one
+        copy per distinct script, not one per recipient.
+        """
+        shared: dict[int, dict[str, Any]] = {}
+        recipients = []
+        for recipient in batch.recipients:
+            data = shared.get(id(recipient.script))
+            if data is None:
+                data = shared[id(recipient.script)] = client_data(recipient.script)
+            recipients.append({"phone_number": recipient.phone_number, "conversation_initiation_client_data": data})
+        return {
+            "call_name": batch.name,
+            "agent_id": self._config.agent_id,
+            "agent_phone_number_id": self._config.agent_phone_number_id,
+            "scheduled_time_unix": batch.scheduled_time_unix,
+            "recipients": recipients,
+        }
+
+    def preview_batch(self, batch: BatchRequest) -> dict[str, Any]:
+        """The exact request :meth:`submit_batch` would send, without sending it (a dry run)."""
+        return self._preview(BATCH_SUBMIT_PATH, self.batch_request(batch))
+
+    async def submit_batch(self, batch: BatchRequest) -> BatchReport:
+        """Submit a batch call; answers the created batch (``BatchCallResponse``)."""
+        answer = await self._http.send("POST", BATCH_SUBMIT_PATH, body=self.batch_request(batch), places_call=True)
+        try:
+            return batch_report(answer)
+        except ProviderError as exc:  # a 200 means it was accepted: the batch may well exist
+            raise OutcomeUnknown(
+                f"{self._http.display} accepted the batch but its answer has no batch id: the calls may be scheduled."
+            ) from exc
+
+    async def get_batch(self, batch_id: str) -> BatchReport:
+        """``GET /v1/convai/batch-calling/{batch_id}``: the batch with every recipient."""
+        return batch_report(await self._http.send("GET", f"/v1/convai/batch-calling/{segment(batch_id)}"))
+
+    async def cancel_batch(self, batch_id: str) -> BatchReport:
+        """``POST /v1/convai/batch-calling/{batch_id}/cancel``: answers the batch with its new status."""
+        return batch_report(await self._http.send("POST", f"/v1/convai/batch-calling/{segment(batch_id)}/cancel"))
+
+    async def retry_batch(self, batch_id: str) -> BatchReport:
+        """``POST /v1/convai/batch-calling/{batch_id}/retry``: call the failed and unanswered
+        recipients again (``003_…``); answers the batch with its new status.
+
+        It places calls, so it is sent like an outbound call: never retried once it may have
+        reached the provider (:class:`OutcomeUnknown` instead).
+        """
+        answer = await self._http.send("POST", f"/v1/convai/batch-calling/{segment(batch_id)}/retry", places_call=True)
+        try:
+            return batch_report(answer)
+        except ProviderError as exc:
+            raise OutcomeUnknown(
+                f"{self._http.display} accepted the retry but its answer has no batch id: the calls may be placed again."
+            ) from exc
+
+    async def list_batches(self, limit: int, cursor: str | None = None) -> BatchPage:
+        """``GET /v1/convai/batch-calling/workspace?limit=…&last_doc=…`` (``003_…``): one page of
+        the workspace's batch calls, newest first.
+
+        Args:
+            limit: batches per page (the provider caps it).
+            cursor: the previous page's ``next_doc``; ``None`` for the first page.
+        Raises:
+            ProviderError: as :meth:`HttpApi.send`, or the answer has no ``batch_calls`` list.
+        """
+        params: dict[str, Any] = {"limit": int(limit)}
+        if cursor:
+            params["last_doc"] = cursor
+        answer = await self._http.send("GET", "/v1/convai/batch-calling/workspace", params=params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("batch_calls"), list):
+            raise ProviderError(f"{self._http.display}'s batch list has no batch_calls list.")
+        batches = []
+        for item in answer["batch_calls"]:
+            try:
+                batches.append(batch_report(item))
+            except ProviderError:
+                logger.warning("skipped a workspace batch without an id")
+        next_doc = answer.get("next_doc")
+        more = bool(answer.get("has_more")) and isinstance(next_doc, str) and bool(next_doc)
+        return BatchPage(batches=tuple(batches), cursor=next_doc if more else None)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()
