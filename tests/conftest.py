@@ -8,9 +8,9 @@ import httpx
 import pytest
 from mcp import Client
 
-from caller_mcp.config import Settings
+from caller_mcp.settings import Settings
 from caller_mcp.sandbox import ManualClock, create_app
-from caller_mcp.server import build_server
+from caller_mcp.mcp.server import build_server
 
 
 @pytest.fixture

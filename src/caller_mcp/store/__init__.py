@@ -8,8 +8,8 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .sqlite import BatchRecord, BusinessContext, CallRecord, SqliteStore
 
-#: The name the first release gave the SQLite store.
-Store = SqliteStore
+
+
 
 
 def open_store(settings: Settings) -> SqliteStore:
@@ -27,4 +27,4 @@ def open_store(settings: Settings) -> SqliteStore:
         ) from exc
 
 
-__all__ = ["BatchRecord", "BusinessContext", "CallRecord", "SqliteStore", "Store", "open_store"]
+__all__ = ["BatchRecord", "BusinessContext", "CallRecord", "SqliteStore", "open_store"]

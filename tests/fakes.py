@@ -1,5 +1,6 @@
-"""Test doubles for the ElevenLabs provider: a recording ``httpx.MockTransport`` handler, a backoff
-clock that does not sleep, and a provider opened on them. Shared by the provider test modules."""
+"""The one home of the test doubles and constants: a recording ``httpx.MockTransport`` handler, a
+backoff clock that does not sleep, an ElevenLabs provider opened on them, real-provider settings,
+and the business description the tests call."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from contextlib import asynccontextmanager
 import httpx
 from pydantic import SecretStr
 
-from caller_mcp.config import ProviderConfig
-from caller_mcp.providers.elevenlabs import ElevenLabsProvider
+from caller_mcp.providers.elevenlabs import ElevenLabsConfig, ElevenLabsProvider
+from caller_mcp.settings import Settings
 
+PIZZA = "We are Pizza Palace, a pizza restaurant that takes orders and handles delivery inquiries."
 KEY = "sk_test_SECRET_123"
 BASE = "https://api.elevenlabs.io"
 AGENT_ID = "agent_7f3a"
@@ -34,9 +36,9 @@ class FakeApi:
         return sum(1 for r in self.requests if r.method == method and (path is None or r.url.path == path))
 
 
-def make_config(phone_provider: str = "twilio", *, name: str = "elevenlabs", phone_id: str = PHONE_ID) -> ProviderConfig:
-    return ProviderConfig(
-        name=name,  # type: ignore[arg-type]
+def make_config(phone_provider: str = "twilio", *, sandbox: bool = False, phone_id: str = PHONE_ID) -> ElevenLabsConfig:
+    return ElevenLabsConfig(
+        sandbox=sandbox,
         api_base=BASE,
         api_key=SecretStr(KEY),
         agent_id=AGENT_ID,
@@ -56,7 +58,7 @@ class FakeSleep:
 
 
 @asynccontextmanager
-async def open_provider(api: FakeApi, config: ProviderConfig | None = None, sleep: FakeSleep | None = None):
+async def open_provider(api: FakeApi, config: ElevenLabsConfig | None = None, sleep: FakeSleep | None = None):
     config = config or make_config()
     client = httpx.AsyncClient(base_url=config.api_base, transport=httpx.MockTransport(api))
     provider = ElevenLabsProvider(config, client, sleep=sleep or FakeSleep(), random=lambda: 0.5)
@@ -88,3 +90,21 @@ def raises(exc_type: type[httpx.TransportError], text: str) -> Callable[[httpx.R
         raise exc_type(text, request=request)
 
     return respond
+
+
+def real_settings(db_path, key: str, *, phone_provider: str = "twilio", **extra) -> Settings:
+    """A real (ElevenLabs) provider configuration on ``db_path``, for tests whose
+    ``httpx.MockTransport`` answers in the provider's place.
+
+    ``phone_provider="twilio"`` (the default) means no phone-number lookup: the call-placing
+    POST is the only request; ``"auto"`` keeps the lookup.
+    """
+    return Settings(
+        _env_file=None,
+        caller_mcp_db=db_path,
+        elevenlabs_api_key=key,
+        elevenlabs_agent_id="agent_1",
+        elevenlabs_agent_phone_number_id="phnum_1",
+        elevenlabs_phone_provider=phone_provider,
+        **extra,
+    )
