@@ -35,13 +35,26 @@ def _positive(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="caller-mcp",
         description="MCP server that places AI test calls (ElevenLabs; sandbox when no keys are set). "
         "With no command it serves MCP over stdio.",
+        epilog="Environment variables (ELEVENLABS_API_KEY, ELEVENLABS_AGENT_ID, "
+        "ELEVENLABS_AGENT_PHONE_NUMBER_ID, CALLER_MCP_*) are listed in the README's "
+        "\"Configuration\" table. With none of the ELEVENLABS_* keys set, calls go to the built-in sandbox.",
     )
-    sub = parser.add_subparsers(dest="command")
-    sandbox = sub.add_parser("sandbox-api", help="serve the ElevenLabs emulator over HTTP on loopback")
+    parser.add_argument("--version", action="version", version=f"caller-mcp {__version__}")
+    sub = parser.add_subparsers(
+        dest="command",
+        title="commands (none: serve MCP over stdio, as an MCP client launches it)",
+    )
+    sandbox = sub.add_parser(
+        "sandbox-api",
+        help="serve the ElevenLabs emulator over HTTP on loopback",
+        description="Serve the ElevenLabs emulator over HTTP on loopback. No real phone is ever dialled.",
+    )
     sandbox.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1, loopback only)")
     sandbox.add_argument("--speed", type=_positive, default=1.0, help="sandbox seconds per real second (default 1)")
