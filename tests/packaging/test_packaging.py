@@ -256,7 +256,8 @@ async def test_the_bundle_command_serves_the_manifests_tools_on_the_sandbox(mani
     assert tools == {t["name"] for t in manifest["tools"]}
     assert prompts == {p["name"]: p["arguments"] for p in manifest["prompts"]}
     assert dry_run.is_error is False
-    assert dry_run.structured_content["provider"] == "sandbox"
+    assert dry_run.structured_content["provider"] == "elevenlabs"
+    assert dry_run.structured_content["sandbox"] is True
 
 
 def test_mcpb_cli_validates_the_manifest():
