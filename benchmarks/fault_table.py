@@ -24,9 +24,9 @@ import anyio
 import httpx
 from mcp import Client
 
-from caller_mcp.config import Settings
-from caller_mcp.server import build_server
-from caller_mcp.store import Store
+from caller_mcp.settings import Settings
+from caller_mcp.mcp.server import build_server
+from caller_mcp.store import SqliteStore as Store
 
 CALL_PATH = "/v1/convai/twilio/outbound-call"
 TO_NUMBER = "+14155550123"

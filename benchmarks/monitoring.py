@@ -43,10 +43,11 @@ import httpx
 import phonenumbers
 from mcp import Client, StdioServerParameters
 
-from caller_mcp.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID, Settings
-from caller_mcp.policy import DialPolicy
+from caller_mcp.providers.elevenlabs.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID
+from caller_mcp.settings import Settings
+from caller_mcp.domain.policy import DialPolicy
 from caller_mcp.sandbox import ManualClock, create_app
-from caller_mcp.server import build_server
+from caller_mcp.mcp.server import build_server
 
 CALLER_MCP = Path(sys.executable).parent / "caller-mcp"
 RECIPIENTS = 10_000

@@ -20,9 +20,9 @@ import anyio
 import httpx
 from mcp import Client
 
-from caller_mcp.config import Settings
+from caller_mcp.settings import Settings
 from caller_mcp.sandbox import create_app
-from caller_mcp.server import build_server
+from caller_mcp.mcp.server import build_server
 
 LOOKUP_PREFIX = "/v1/convai/phone-numbers/"
 OUTBOUND_SUFFIX = "/outbound-call"
