@@ -1,7 +1,7 @@
 import pytest
 
 from caller_mcp.errors import InvalidInput, PolicyViolation
-from caller_mcp.policy import E164_ERROR, DialPolicy, check_e164
+from caller_mcp.domain.policy import E164_ERROR, DialPolicy, check_e164
 
 
 @pytest.mark.parametrize("number", ["+15551234567", "+442071234567", "+81312345678", "+12345678", "+123456789012345"])

@@ -23,10 +23,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from mcp import Client
 
-from caller_mcp.config import Settings
+from caller_mcp.settings import Settings
 from caller_mcp.errors import CallerError, InvalidInput, PolicyViolation
-from caller_mcp.policy import E164_PATTERN, DialPolicy, check_e164
-from caller_mcp.server import build_server
+from caller_mcp.domain.policy import E164_PATTERN, DialPolicy, check_e164
+from caller_mcp.mcp.server import build_server
 
 PIZZA = "We are Pizza Palace."
 GOOD = "+14155552671"  # a valid San Francisco number: the policy accepts it

@@ -1,6 +1,7 @@
 import pytest
 
-from caller_mcp.script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
+from caller_mcp.domain.script import DEFAULT_SCENARIO, build_script, normalize_description, normalize_scenario
+from caller_mcp.providers.elevenlabs.mapping import client_data
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_prompt_is_seed_caller_prompt_with_description_and_goal_filled_in():
 
 def test_client_data_nests_prompt_and_first_message_as_elevenlabs_expects():
     script = build_script("We are X.", "ask the hours")
-    assert script.client_data() == {
+    assert client_data(script) == {
         "conversation_config_override": {
             "agent": {"prompt": {"prompt": script.prompt}, "first_message": script.first_message}
         }
