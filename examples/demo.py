@@ -4,7 +4,7 @@ Launches the ``caller-mcp`` console script as a desktop client would, sets a bus
 places a call and waits for it (``get_call`` with ``wait_seconds``, printing progress), prints its
 outcome, summary and transcript, then submits a small batch, prints its per-status counts as it
 progresses, lists its failures, retries them, and shows the history. The child process is pinned
-to the sandbox (``CALLER_MCP_PROVIDER=sandbox``, running 3× faster than real time) and a
+to the sandbox (``CALLER_MCP_SANDBOX=true``, running 3× faster than real time) and a
 throw-away database, so no real phone can ring even when ELEVENLABS_* keys are set in your shell.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py``).
@@ -49,7 +49,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ELEVENLABS_", "CALLER_MCP_"))}
         env.update(
-            CALLER_MCP_PROVIDER="sandbox", CALLER_MCP_DB=str(Path(tmp) / "demo.sqlite3"), CALLER_MCP_SANDBOX_SPEED=SPEED
+            CALLER_MCP_SANDBOX="true", CALLER_MCP_DB=str(Path(tmp) / "demo.sqlite3"), CALLER_MCP_SANDBOX_SPEED=SPEED
         )
         server = StdioServerParameters(command=str(SCRIPT), args=[], env=env)
         print(f"Launching {SCRIPT.name} over stdio (sandbox at {SPEED}x speed: no real phone rings)")

@@ -26,7 +26,7 @@ def test_phone_line(
     listed = "\n".join(f"{i}. {g}" for i, g in enumerate(items, 1))
     many = len(items) > 3
     return f"""Test the phone line {phone_number} with caller-mcp. Each call rings a real phone and costs money \
-unless the tool answers say provider "sandbox".
+unless the tool answers say sandbox: true.
 
 Business: {business_description}
 
