@@ -182,10 +182,10 @@ class CriterionResult(BaseModel):
 
 
 class CollectedValue(BaseModel):
-    """A data-collection result."""
+    """A data-collection result; a list or object value is sent as its JSON text."""
 
     id: str
-    value: Any = None
+    value: str | int | float | bool | None = None
     rationale: str | None = None
 
 

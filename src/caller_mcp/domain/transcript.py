@@ -9,6 +9,7 @@ and ``business`` (the line under test): the providers map their own names.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -88,11 +89,13 @@ def evaluation_results(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def collected_values(results: dict[str, Any]) -> list[dict[str, Any]]:
     """A call's collected data (``{id: {value, rationale}}``) as ``[{id, value, rationale}]``, each
-    text cut to :data:`MAX_TURN_CHARS`."""
+    text cut to :data:`MAX_TURN_CHARS`; a list or object value becomes its JSON text."""
     out = []
     for key, value in results.items():
         value = value if isinstance(value, dict) else {"value": value}
         data = value.get("value")
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data, ensure_ascii=False)
         rationale = value.get("rationale")
         out.append(
             {
