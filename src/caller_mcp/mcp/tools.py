@@ -30,7 +30,6 @@ from ..app.results import (
     RetryBatchResult,
     SubmitBatchResult,
 )
-from ..domain.batches import RECIPIENT_STATUSES
 from ..domain.inputs import MAX_WAIT_SECS
 from ..domain.policy import E164_PATTERN
 from ..errors import CallerError
@@ -120,7 +119,7 @@ async def place_call(
     dry_run: Annotated[bool, Field(description="Check only; dial nothing.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_call)] = GO_AHEAD,
 ) -> Annotated[CallToolResult, PlaceCallResult]:
-    """Ring a number now: an AI caller plays a customer pursuing the scenario. A REAL, paid call
+    """Ring a number now: an AI caller plays a customer pursuing the scenario. A REAL, paid phone call
     unless the answer says sandbox. The same number and scenario within 2 minutes returns the
     earlier call (duplicate_of) unless allow_redial. Next: get_call with call_id and wait_seconds."""
     answer = dialling.place_call(

@@ -1,0 +1,195 @@
+"""Dialling many numbers at once: plan → confirm → submit one batch call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ...domain import inputs
+from ...domain.batches import BatchRecipientRequest, BatchRequest
+from ...domain.caps import CAP_WINDOW_SECS
+from ...domain.script import CallerScript, build_script
+from ...errors import CallerError, InvalidInput, NotConfirmed
+from ...ports import Provider
+from ..context import NO_DESCRIPTION_ERROR, defaults
+from ..recording import recorded
+from ..results import RecipientInput, SubmitBatchResult
+from ..services import Services
+from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
+
+#: Recipients shown in a batch dry run's request; the rest are counted.
+MAX_DRY_RUN_RECIPIENTS = 3
+#: Latest ``scheduled_time_unix`` accepted (year 3000).
+MAX_SCHEDULED_TIME_UNIX = 32_503_680_000
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """A batch, every recipient checked, ready to submit.
+
+    Attributes:
+        summary: ``{"phone_number", "scenario"}`` per recipient, as recorded in the store.
+    """
+
+    provider: Provider
+    request: BatchRequest
+    summary: list[dict[str, Any]]
+    fingerprint: str
+
+    def question(self) -> str:
+        """What the person is asked before this batch is submitted."""
+        recipients = self.request.recipients
+        numbers = ", ".join(r.phone_number for r in recipients[:5]) + (" …" if len(recipients) > 5 else "")
+        goals = sorted({entry["scenario"] for entry in self.summary})
+        return (
+            f"Submit {len(recipients):,} {kind(self.provider)} phone calls "
+            f"(batch '{self.request.name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
+            f"{inputs.clip('; '.join(goals), 300)}\n(plan {self.fingerprint})"
+        )
+
+
+def plan_batch(
+    services: Services,
+    recipients: list[str | RecipientInput | dict],
+    call_name: str | None = None,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    scheduled_time_unix: int | None = None,
+) -> BatchPlan:
+    """Check every recipient and build the batch request; nothing is written or sent.
+
+    Sizes are checked before any per-recipient work. Recipients with the same description and
+    scenario share one caller script.
+
+    Raises:
+        InvalidInput: naming every bad entry by index and value (nothing is sent).
+        CapExceeded: more recipients than ``CALLER_MCP_MAX_BATCH_SIZE``.
+        ConfigError, PolicyViolation: as for :func:`plan_call`.
+    """
+    if not isinstance(recipients, list) or not recipients:
+        raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
+    if scheduled_time_unix is not None and not 0 <= scheduled_time_unix <= MAX_SCHEDULED_TIME_UNIX:
+        raise InvalidInput("scheduled_time_unix must be Unix seconds (e.g. 1767225600), or omitted to start now.")
+    name = inputs.text(call_name, "call_name", inputs.MAX_CALL_NAME_CHARS) or (
+        "caller-mcp batch " + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    )
+    provider = services.provider()
+    services.require(provider, "batches")
+    services.caps(provider).check_size(len(recipients), batch=True)
+    policy = services.policy(provider)
+    batch_description, batch_goal = defaults(services, business_description, scenario)
+
+    scripts: dict[tuple[str, str], CallerScript] = {}
+    requests: list[BatchRecipientRequest] = []
+    summary: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for index, entry in enumerate(recipients):
+        try:
+            item = RecipientInput(phone_number=entry) if isinstance(entry, str) else RecipientInput.model_validate(entry)
+            policy.check(item.phone_number)
+            description = inputs.description(item.business_description, "business_description") or batch_description
+            if description is None:
+                raise InvalidInput(NO_DESCRIPTION_ERROR)
+            goal = inputs.scenario(item.scenario) or batch_goal
+        except CallerError as exc:
+            errors.append(f"recipients[{index}] {inputs.shown(entry)}: {exc}")
+            continue
+        except ValueError:
+            errors.append(f"recipients[{index}] {inputs.shown(entry)}: expected an E.164 string or {{phone_number, scenario}}.")
+            continue
+        script = scripts.get((description, goal))
+        if script is None:
+            script = scripts[(description, goal)] = build_script(description, goal)
+        requests.append(BatchRecipientRequest(phone_number=item.phone_number, script=script))
+        summary.append({"phone_number": item.phone_number, "scenario": goal})
+    if errors:
+        listed = "\n".join(f"- {e}" for e in errors[:MAX_LISTED_ERRORS])
+        more = f"\n- … and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+        raise InvalidInput(
+            f"{len(errors)} of {len(recipients)} recipients are invalid; nothing was sent. Fix them and "
+            f"submit again:\n{listed}{more}"
+        )
+    request = BatchRequest(name=name, recipients=tuple(requests), scheduled_time_unix=scheduled_time_unix)
+    digest = fingerprint(
+        [provider.name, name, scheduled_time_unix, summary, sorted((s.prompt, s.first_message) for s in scripts.values())]
+    )
+    return BatchPlan(provider=provider, request=request, summary=summary, fingerprint=digest)
+
+
+def batch_question(services: Services, plan: BatchPlan) -> str | None:
+    """The question to ask before :func:`submit_batch` submits ``plan``, or ``None`` when a cap
+    would refuse it. Never raises."""
+    try:
+        check_hourly(services, plan.provider, len(plan.request.recipients), batch=True)
+    except CallerError:
+        return None
+    return plan.question()
+
+
+async def submit_batch(
+    services: Services, plan: BatchPlan, *, dry_run: bool = False, confirmed: bool = True
+) -> SubmitBatchResult:
+    """Submit ``plan`` as one batch call: every recipient with its own prompt and first message.
+
+    Args:
+        dry_run: check everything and return the request (first recipients), submitting nothing.
+        confirmed: ``False`` when the person was asked (:func:`batch_question`) and declined.
+    Returns:
+        The batch id, name, status and count of scheduled calls (or the request, on a dry run).
+    Raises:
+        CapExceeded, NotConfirmed, ProviderError: as for :func:`place_call`.
+    """
+    provider, request = plan.provider, plan.request
+    dials = len(request.recipients)
+    if dry_run:
+        check_hourly(services, provider, dials, batch=True)
+        preview = provider.preview_batch(request)
+        shown = preview["body"]["recipients"]
+        preview["body"]["recipients"] = shown[:MAX_DRY_RUN_RECIPIENTS]
+        preview["recipients_not_shown"] = max(0, len(shown) - MAX_DRY_RUN_RECIPIENTS)
+        return SubmitBatchResult(
+            name=request.name,
+            status="dry_run",
+            total_calls_scheduled=dials,
+            scheduled_time_unix=request.scheduled_time_unix,
+            provider=provider.name,
+            sandbox=provider.sandbox,
+            dry_run=True,
+            request=preview,
+            note=services.note(provider),
+        )
+    if not confirmed:
+        check_hourly(services, provider, dials, batch=True)
+        raise NotConfirmed("Not submitted: the person did not confirm the batch.")
+    caps = services.caps(provider)
+    now = services.now()
+    local_id = f"batch_{uuid.uuid4().hex[:20]}"
+    store = services.store
+    store.reserve_batch(
+        local_id=local_id,
+        provider=provider.name,
+        name=request.name,
+        recipients=plan.summary,
+        scheduled_time_unix=request.scheduled_time_unix,
+        cap_window_start=now - CAP_WINDOW_SECS,
+        check_cap=lambda recent: caps.check_hourly(recent, dials, now, batch=True),
+    )
+    created = await recorded(
+        provider.submit_batch(request),
+        lambda status, error: store.record_batch_outcome(local_id, status=status, error=error),
+        f"The submission is recorded locally as {local_id}. Check the provider's batch list before "
+        "submitting again, or the numbers may ring twice.",
+    )
+    store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id)
+    return SubmitBatchResult(
+        batch_id=created.batch_id,
+        name=created.name or request.name,
+        status=created.status,
+        total_calls_scheduled=created.total_calls_scheduled or dials,
+        scheduled_time_unix=created.scheduled_time_unix if created.scheduled_time_unix else request.scheduled_time_unix,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )

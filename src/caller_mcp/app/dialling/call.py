@@ -1,0 +1,220 @@
+"""Dialling one number: plan → confirm → execute (seed 002 ``/api/call``).
+
+The description comes from the argument, else the stored context (else ``Provide a business
+description first.``); the scenario from the argument, else the context, else seed 002's default.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from ...domain import inputs
+from ...domain.caps import CAP_WINDOW_SECS
+from ...domain.calls import CallRequest
+from ...domain.policy import check_e164
+from ...domain.script import build_script
+from ...errors import CallerError, InvalidInput, NotConfirmed
+from ...ports import Provider
+from ...store import CallRecord
+from ..context import NO_DESCRIPTION_ERROR, defaults
+from ..recording import recorded
+from ..results import PlaceCallResult
+from ..services import Services
+from .common import check_hourly, fingerprint, kind
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """One call, checked and ready to send.
+
+    Attributes:
+        provider: who places it. request: the number and caller script. fingerprint: of both.
+    """
+
+    provider: Provider
+    request: CallRequest
+    fingerprint: str
+
+    @property
+    def to_number(self) -> str:
+        """The destination, E.164."""
+        return self.request.to_number
+
+    @property
+    def scenario(self) -> str:
+        """The caller's goal."""
+        return self.request.script.scenario
+
+    def question(self) -> str:
+        """What the person is asked before this call is placed."""
+        script = self.request.script
+        return (
+            f"Place a {kind(self.provider)} phone call to {self.to_number}?\n"
+            f"Scenario: {script.scenario}\nBusiness: {inputs.clip(script.business_description, 200)}\n"
+            f"(plan {self.fingerprint})"
+        )
+
+
+def plan_call(
+    services: Services, to_number: str, business_description: str | None = None, scenario: str | None = None
+) -> CallPlan:
+    """Check one call and build its request; nothing is written or sent.
+
+    Raises:
+        InvalidInput: bad number (seed 002's E.164 text) or no description
+            (``Provide a business description first.``).
+        ConfigError: missing or invalid environment variables.
+        PolicyViolation: the number must not be dialled.
+    """
+    description, goal = defaults(services, business_description, scenario)
+    check_e164(to_number)
+    if description is None:
+        raise InvalidInput(NO_DESCRIPTION_ERROR)
+    provider = services.provider()
+    services.policy(provider).check(to_number)
+    request = CallRequest(to_number=to_number, script=build_script(description, goal))
+    script = request.script
+    return CallPlan(
+        provider=provider,
+        request=request,
+        fingerprint=fingerprint([provider.name, to_number, script.prompt, script.first_message]),
+    )
+
+
+def _earlier_call(services: Services, plan: CallPlan, allow_redial: bool) -> CallRecord | None:
+    """The earlier call the redial guard would return instead of this one (read only)."""
+    window = services.settings.caller_mcp_redial_guard_secs
+    if allow_redial or window <= 0:
+        return None
+    return services.store.recent_call(plan.to_number, plan.scenario, services.now() - window)
+
+
+def call_question(services: Services, plan: CallPlan, *, allow_redial: bool = False) -> str | None:
+    """The question to ask before :func:`place_call` dials ``plan``, or ``None`` when it would not
+    dial (the redial guard returns an earlier call, or a cap refuses). Never raises."""
+    try:
+        if _earlier_call(services, plan, allow_redial) is not None:
+            return None
+        check_hourly(services, plan.provider, 1, batch=False)
+    except CallerError:
+        return None
+    return plan.question()
+
+
+def _duplicate_answer(services: Services, plan: CallPlan, earlier: CallRecord) -> PlaceCallResult:
+    """The answer that returns an earlier call instead of dialling again."""
+    age = max(0, int(services.now() - earlier.created_at))
+    return PlaceCallResult(
+        ok=True,
+        status=earlier.status,
+        message=(
+            f"Not dialled again: {earlier.to_number} was called with the same scenario {age} s ago "
+            f"(call {earlier.call_id}, {earlier.status}). Pass allow_redial=true only if a second "
+            "call is really wanted."
+        ),
+        to_number=earlier.to_number,
+        scenario=earlier.scenario,
+        call_sid=earlier.call_sid,
+        conversation_id=earlier.conversation_id,
+        call_id=earlier.call_id,
+        provider=earlier.provider,
+        sandbox=plan.provider.sandbox,
+        phone_provider=earlier.phone_provider,
+        duplicate_of=earlier.call_id,
+        note=services.note(plan.provider),
+    )
+
+
+async def place_call(
+    services: Services, plan: CallPlan, *, allow_redial: bool = False, dry_run: bool = False, confirmed: bool = True
+) -> PlaceCallResult:
+    """Have the AI caller ring ``plan``'s number and play a customer (seed 002 ``/api/call``).
+
+    The call is recorded as ``dialling`` before the request — in the same store transaction that
+    decides the redial guard and the hourly cap — and updated with the outcome after it.
+
+    Args:
+        allow_redial: dial even if the same number was called with the same scenario within
+            ``CALLER_MCP_REDIAL_GUARD_SECS`` (otherwise that earlier call is returned).
+        dry_run: check everything and return the exact request, without dialling.
+        confirmed: ``False`` when the person was asked (:func:`call_question`) and did not agree.
+    Returns:
+        Seed 002's answer (``ok``, ``status``, ``message`` = ``Call initiated.`` …) plus the
+        local ``call_id`` and the provider; or the earlier call (``duplicate_of``); or the
+        request (``dry_run``).
+    Raises:
+        CapExceeded: a cap is reached. NotConfirmed: the person declined.
+        ProviderError: the provider refused, was unreachable, or the outcome is unknown.
+    """
+    provider = plan.provider
+    if dry_run or not confirmed:
+        earlier = _earlier_call(services, plan, allow_redial)
+        if earlier is not None and not dry_run:
+            return _duplicate_answer(services, plan, earlier)
+        check_hourly(services, provider, 1, batch=False)
+        if not confirmed:
+            raise NotConfirmed("Not dialled: the person did not confirm the call.")
+        return PlaceCallResult(
+            ok=True,
+            status="dry_run",
+            message="Dry run: every check passed and this is the exact request; nothing was dialled."
+            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else ""),
+            to_number=plan.to_number,
+            scenario=plan.scenario,
+            provider=provider.name,
+            sandbox=provider.sandbox,
+            dry_run=True,
+            request=await provider.preview_call(plan.request),
+            note=services.note(provider),
+        )
+    caps = services.caps(provider)
+    caps.check_size(1, batch=False)
+    now = services.now()
+    window = services.settings.caller_mcp_redial_guard_secs
+    call_id = f"call_{uuid.uuid4().hex[:20]}"
+    record, new = services.store.reserve_call(
+        call_id=call_id,
+        provider=provider.name,
+        to_number=plan.to_number,
+        scenario=plan.scenario,
+        business_description=plan.request.script.business_description,
+        guard_since=None if allow_redial or window <= 0 else now - window,
+        cap_window_start=now - CAP_WINDOW_SECS,
+        check_cap=lambda recent: caps.check_hourly(recent, 1, now, batch=False),
+    )
+    if not new:
+        return _duplicate_answer(services, plan, record)
+    store = services.store
+    placed = await recorded(
+        provider.place_call(plan.request),
+        lambda status, error: store.record_call_outcome(call_id, status=status, error=error),
+        f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
+        "before placing it again, or the number may ring twice.",
+    )
+    store.record_call_outcome(
+        call_id,
+        status="initiated",
+        conversation_id=placed.provider_ref,
+        call_sid=placed.telephony_ref,
+        phone_provider=placed.line,
+    )
+    logger.info("call %s initiated (%s)", call_id, provider.name)
+    return PlaceCallResult(
+        ok=True,
+        status="initiated",
+        message="Call initiated.",
+        to_number=plan.to_number,
+        scenario=plan.scenario,
+        call_sid=placed.telephony_ref,
+        conversation_id=placed.provider_ref,
+        call_id=call_id,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        phone_provider=placed.line,
+        note=services.note(provider),
+        raw=placed.raw,
+    )

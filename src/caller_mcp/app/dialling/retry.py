@@ -1,0 +1,129 @@
+"""Dialling a batch's failed and voicemail recipients again: plan → confirm → retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...domain.batches import RETRIED_RECIPIENT_STATUSES, BatchReport
+from ...domain.caps import CAP_WINDOW_SECS
+from ...errors import CallerError, NotConfirmed, PolicyViolation
+from ...ports import Provider
+from ..batches import read_batch
+from ..recording import recorded
+from ..results import RetryBatchResult
+from ..services import Services
+from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """A batch retry: the batch as last read and the numbers it would call again, each checked."""
+
+    provider: Provider
+    batch: BatchReport
+    numbers: list[str]
+    fingerprint: str
+
+    def question(self) -> str:
+        """What the person is asked before these recipients are called again."""
+        shown = ", ".join(self.numbers[:5]) + (" …" if len(self.numbers) > 5 else "")
+        return (
+            f"Call {len(self.numbers):,} recipients of batch '{self.batch.name}' again "
+            f"({kind(self.provider)} calls): {shown}?\n(plan {self.fingerprint})"
+        )
+
+
+async def plan_retry(services: Services, batch_id: str) -> RetryPlan:
+    """Read the batch and check the numbers a retry would call again; nothing is written or sent.
+
+    Raises:
+        PolicyViolation: a number the policy refuses (the batch may come from elsewhere).
+        NotSupported: the provider cannot retry batches.
+        InvalidInput, NotFound, ConfigError, ProviderError: as for ``get_batch_status``.
+    """
+    provider = services.provider()
+    services.require(provider, "batches", "batch_retry")
+    batch = await read_batch(services, provider, "get_batch", batch_id)
+    numbers = [r.phone_number or "" for r in batch.recipients if r.status in RETRIED_RECIPIENT_STATUSES]
+    policy = services.policy(provider)
+    refused = []
+    for number in numbers:
+        try:
+            policy.check(number)
+        except CallerError as exc:
+            refused.append(f"- {number}: {exc}")
+    if refused:
+        raise PolicyViolation(
+            f"Not retried: {len(refused)} of the {len(numbers)} recipients to call again may not be dialled:\n"
+            + "\n".join(refused[:MAX_LISTED_ERRORS])
+        )
+    return RetryPlan(
+        provider=provider, batch=batch, numbers=numbers, fingerprint=fingerprint([provider.name, batch.batch_id, numbers])
+    )
+
+
+def retry_question(services: Services, plan: RetryPlan) -> str | None:
+    """The question to ask before :func:`retry_batch` dials again, or ``None`` when it would not
+    dial (nothing to retry, or a cap refuses). Never raises."""
+    if not plan.numbers:
+        return None
+    try:
+        check_hourly(services, plan.provider, len(plan.numbers), batch=True)
+    except CallerError:
+        return None
+    return plan.question()
+
+
+async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = True) -> RetryBatchResult:
+    """Call a batch's failed and voicemail recipients again
+    (``POST /v1/convai/batch-calling/{id}/retry``, ``003_…``).
+
+    The recipients to call again count towards the hourly cap; with none, nothing is sent. The
+    retry is recorded before the request and, like every dialling request, never re-sent once it
+    may have arrived.
+
+    Raises:
+        CapExceeded, NotConfirmed, ProviderError (``OutcomeUnknown`` when the retry may have been received).
+    """
+    provider, batch, numbers = plan.provider, plan.batch, plan.numbers
+    if not numbers:
+        return RetryBatchResult(
+            batch_id=batch.batch_id,
+            name=batch.name,
+            status=batch.status,
+            recipients_retried=0,
+            message="Nothing to retry: no recipient has failed or reached voicemail. Nothing was sent.",
+            provider=provider.name,
+            sandbox=provider.sandbox,
+            note=services.note(provider),
+        )
+    caps = services.caps(provider)
+    caps.check_size(len(numbers), batch=True)
+    if not confirmed:
+        check_hourly(services, provider, len(numbers), batch=True)
+        raise NotConfirmed("Not retried: the person did not confirm.")
+    now = services.now()
+    store = services.store
+    retry_id = store.reserve_retry(
+        batch.batch_id,
+        len(numbers),
+        cap_window_start=now - CAP_WINDOW_SECS,
+        check_cap=lambda recent: caps.check_hourly(recent, len(numbers), now, batch=True),
+    )
+    retried = await recorded(
+        provider.retry_batch(batch.batch_id),
+        lambda status, error: store.record_retry_outcome(retry_id, status=status, error=error),
+        "Check get_batch_status before retrying again, or the numbers may ring twice.",
+    )
+    store.record_retry_outcome(retry_id, status="retried")
+    store.update_batch_status(retried.batch_id, retried.status)
+    return RetryBatchResult(
+        batch_id=retried.batch_id,
+        name=retried.name or batch.name,
+        status=retried.status,
+        recipients_retried=len(numbers),
+        message=f"{len(numbers):,} recipients (failed or voicemail) will be called again. Follow with get_batch_status.",
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        note=services.note(provider),
+    )
