@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 from caller_mcp.sandbox import create_app
 from caller_mcp.sandbox.app import SandboxClock
 
-from tests.support import real_settings
+from tests.fakes import real_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +196,8 @@ async def test_get_call_normalises_each_provider_status_and_reports_every_field(
         {"id": "greeted", "result": "success", "rationale": "The business greeted the caller."}
     ]
     assert answer["data_collected"] == [{"id": "order_total", "value": "23.50", "rationale": "Quoted by the business."}]
-    assert answer["cost"] == 420
+    assert answer["cost"] == 420 and answer["cost_unit"] == "credits"
+    assert "cost_usd" not in answer  # the body has no metadata.cost_fiat
     assert answer["transcript"] == SHOWN_TURNS
     assert answer["transcript_turns"] == 3
     assert answer["transcript_truncated"] is False
@@ -206,6 +207,9 @@ async def test_get_call_normalises_each_provider_status_and_reports_every_field(
     assert answer["provider"] == "elevenlabs" and "note" not in answer
     # The text the model reads is the same answer as compact JSON.
     assert json.loads(text(result)) == answer
+    # ... followed by a link to the whole transcript.
+    [_, link] = result.content
+    assert (link.type, str(link.uri)) == ("resource_link", answer["transcript_uri"])
     assert api.requests == [("POST", CALL_PATH), ("GET", CONVERSATIONS + CONV_ID)]
 
 
@@ -237,14 +241,15 @@ async def test_call_followed_through_its_lifecycle_reports_each_stage_and_update
     ]
     ringing, talking, processing, done = (answer for answer, _ in seen)
     # Nothing said yet: no transcript, no untrusted note, no outcome.
-    for field in ("transcript_uri", "untrusted", "outcome", "summary", "cost", "termination_reason"):
+    for field in ("transcript_uri", "untrusted", "outcome", "summary", "cost", "cost_unit", "termination_reason"):
         assert field not in ringing, field
     assert ringing["transcript"] == [] and ringing["transcript_turns"] == 0
     # Words but no analysis yet: the note comes with the transcript.
     assert [t["role"] for t in talking["transcript"]] == ["business", "caller"]
     assert UNTRUSTED in talking["untrusted"] and "outcome" not in talking
     assert "outcome" not in processing and "summary" not in processing and UNTRUSTED in processing["untrusted"]
-    assert done["outcome"] == "success" and done["cost"] == 420
+    assert done["outcome"] == "success" and done["cost"] == 420 and done["cost_unit"] == "credits"
+    assert "cost" not in processing and "cost_unit" not in processing  # metadata.cost was null
     assert [row.get("outcome") for _, row in seen] == [None, None, None, "success"]
 
 
@@ -276,12 +281,14 @@ async def test_failed_call_with_a_summary_but_no_transcript_still_carries_the_un
     api = FakeElevenLabs(failed)
     async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
         placed = await place(client)
-        answer = (await client.call_tool("get_call", {"call_id": placed["call_id"]})).structured_content
+        result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
+    answer = result.structured_content
     assert answer["status"] == "failed" and answer["outcome"] == "failure"
     assert answer["termination_reason"] == "No answer."
     assert answer["summary"] == "The call did not connect (no answer)."
     assert UNTRUSTED in answer["untrusted"]
     assert "transcript_uri" not in answer and answer["transcript_turns"] == 0
+    assert len(result.content) == 1  # no transcript: no link to one
 
 
 async def test_call_the_provider_does_not_show_yet_is_queued_not_an_error(connect, db_path):
@@ -435,7 +442,7 @@ async def test_wait_returns_done_as_soon_as_the_call_ends_with_progress_notifica
     assert answer["outcome"] == "success"
     assert answer["transcript"] and answer["transcript"][0]["role"] == "business"
     assert 0 < answer["waited_secs"] < 15
-    assert answer["provider"] == "sandbox"
+    assert answer["provider"] == "elevenlabs" and answer["sandbox"] is True
     assert progress.events, "no progress notification was sent while waiting"
     assert all(total == 20 for _, total, _ in progress.events)
     assert [p for p, _, _ in progress.events] == sorted(p for p, _, _ in progress.events)
@@ -445,7 +452,7 @@ async def test_wait_returns_done_as_soon_as_the_call_ends_with_progress_notifica
 async def test_wait_on_a_call_that_stays_ringing_returns_ringing_after_few_backed_off_reads(sandbox_app, settings):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
 
     transport = CountingTransport(sandbox_app)  # ManualClock: time is frozen, the call keeps ringing
     progress = Progress()
@@ -467,7 +474,7 @@ async def test_wait_on_a_call_that_stays_ringing_returns_ringing_after_few_backe
 async def test_waiting_get_call_does_not_block_other_tools(sandbox_app, settings):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
 
     transport = CountingTransport(sandbox_app)  # ManualClock: the call keeps ringing, get_call waits it out
     order: list[str] = []
@@ -495,7 +502,7 @@ async def test_waiting_get_call_does_not_block_other_tools(sandbox_app, settings
 async def test_call_refused_by_the_provider_is_answered_failed_from_the_record_without_reading(settings, sandbox_app):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
 
     transport = CountingTransport(sandbox_app)
     async with Client(build_server(settings, transport=transport), raise_exceptions=True) as client:
