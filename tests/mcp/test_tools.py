@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from caller_mcp.config import Settings
-from caller_mcp.script import DEFAULT_SCENARIO
-from caller_mcp.store import Store
+from caller_mcp.domain.script import DEFAULT_SCENARIO
+from caller_mcp.settings import Settings
+from caller_mcp.store import SqliteStore as Store
+from tests.fakes import PIZZA
 
 pytestmark = pytest.mark.anyio
 
-PIZZA = "We are Pizza Palace, a pizza restaurant that takes orders and handles delivery inquiries."
 TOOLS = {
     "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
     "list_batches", "retry_batch", "cancel_batch",
@@ -46,7 +46,7 @@ async def test_tools_list_has_every_tool_with_annotations_and_output_schemas(con
 async def test_tools_list_fits_in_12000_characters(connect):
     async with connect() as client:
         tools = (await client.list_tools()).tools
-    size = len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]))
+    size = len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], separators=(",", ":")))
     assert size <= 12_000
 
 
@@ -81,7 +81,7 @@ async def test_place_call_uses_stored_context_and_answers_like_the_seed(connect,
     assert answer["message"] == "Call initiated."
     assert answer["to_number"] == "+15551234567"
     assert answer["scenario"] == "order a large pepperoni pizza"
-    assert answer["provider"] == "sandbox" and "no real phone" in answer["note"]
+    assert answer["provider"] == "elevenlabs" and answer["sandbox"] is True and "no real phone" in answer["note"]
     assert answer["call_sid"].startswith("CA")
     assert answer["raw"]["callSid"] == answer["call_sid"]
     # The sandbox received seed 002's prompt and first message.
@@ -173,7 +173,7 @@ async def test_submit_batch_sends_each_recipient_its_own_prompt(connect, sandbox
     answer = result.structured_content
     assert answer["name"] == "smoke test"
     assert answer["total_calls_scheduled"] == 3
-    assert answer["provider"] == "sandbox"
+    assert answer["provider"] == "elevenlabs" and answer["sandbox"] is True
     batch = sandbox_app.state.sandbox.batches[answer["batch_id"]]
     firsts = [r.call.first_message for r in batch.recipients]
     assert firsts == [
@@ -421,7 +421,7 @@ def elicitation(action: str, confirm: bool = True, seen: list | None = None):
 async def test_a_batch_the_person_does_not_confirm_is_not_submitted(settings, sandbox_app, action, confirm):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
     import httpx
 
     seen: list[str] = []
@@ -438,7 +438,7 @@ async def test_a_batch_the_person_does_not_confirm_is_not_submitted(settings, sa
 async def test_confirmed_batch_is_submitted_and_single_calls_are_not_asked_by_default(settings, sandbox_app):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
     import httpx
 
     seen: list[str] = []
@@ -453,7 +453,7 @@ async def test_confirmed_batch_is_submitted_and_single_calls_are_not_asked_by_de
 async def test_confirm_always_asks_for_single_calls(db_path, sandbox_app):
     from mcp import Client
 
-    from caller_mcp.server import build_server
+    from caller_mcp.mcp.server import build_server
     import httpx
 
     settings = Settings(_env_file=None, caller_mcp_db=db_path, caller_mcp_confirm="always")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 
-from test_cli import SCRIPT, StdioServer, clean_env, free_port, initialize, rpc
+from tests.e2e.test_cli import SCRIPT, StdioServer, clean_env, free_port, initialize, rpc
 
 PIZZA = "We are Pizza Palace."
 VALID = "+15551234567"  # fictional; fine in the sandbox
@@ -124,7 +124,7 @@ def test_malformed_and_hostile_input_is_answered_and_the_server_keeps_serving(tm
     server.send(legit)
     placed = server.answer(900)["result"]
     assert placed["isError"] is False, placed
-    assert placed["structuredContent"]["provider"] == "sandbox"
+    assert placed["structuredContent"]["provider"] == "elevenlabs" and placed["structuredContent"]["sandbox"] is True
     assert placed["structuredContent"]["scenario"] == "😀" * 50
     server.send(tool_call(901, "set_business_context", {"description": "🍕 Pizza Palace 𝔓"}))
     context = server.answer(901)["result"]

@@ -7,7 +7,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.test_cli import SCRIPT, clean_env
+from tests.e2e.test_cli import SCRIPT, clean_env
 
 pytestmark = pytest.mark.anyio
 

@@ -104,7 +104,7 @@ def test_stdio_session_places_a_sandbox_call_and_stdout_is_only_json_rpc(tmp_pat
     assert len(by_id[2]["result"]["tools"]) == 9
     placed = by_id[4]["result"]
     assert placed["isError"] is False
-    assert placed["structuredContent"]["provider"] == "sandbox"
+    assert placed["structuredContent"]["provider"] == "elevenlabs" and placed["structuredContent"]["sandbox"] is True
     assert placed["structuredContent"]["message"] == "Call initiated."
     refused = by_id[5]["result"]
     assert refused["isError"] is True and "E.164" in refused["content"][0]["text"]
