@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
 _LIVE_OWNERS: set[str] = set()
 #: On systems where a process cannot be probed (Windows), an in-flight row older than this is
@@ -103,6 +103,22 @@ _ADDED_COLUMNS = {
     ),
     "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
 }
+#: Indexes created on open, after the added columns they cover (CREATE ... IF NOT EXISTS, so an
+#: older database gains them the first time this version opens it; a large one takes a moment once).
+#: Each serves a query that otherwise reads every call as history grows (issue 10):
+_INDEXES = (
+    # list_calls(status=...), alone or with since, newest first; recover_interrupted ('dialling').
+    "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, created_at)",
+    # dials_since: the direct calls (batch_id IS NULL) of the last hour, without reading every
+    # direct call ever made. Replaces calls_batch (batch_id), which it covers.
+    "CREATE INDEX IF NOT EXISTS calls_batch_created ON calls (batch_id, created_at)",
+    "DROP INDEX IF EXISTS calls_batch",
+    # dials_since's batch and retry parts; list_batches; recover_interrupted.
+    "CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at)",
+    "CREATE INDEX IF NOT EXISTS batches_status ON batches (status)",
+    "CREATE INDEX IF NOT EXISTS batch_retries_created ON batch_retries (created_at)",
+    "CREATE INDEX IF NOT EXISTS batch_retries_status ON batch_retries (status)",
+)
 #: A call row that may have rung a phone: anything but a refusal with no conversation.
 _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
@@ -181,7 +197,8 @@ class SqliteStore:
             for column, kind in added:
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        self._db.execute("CREATE INDEX IF NOT EXISTS calls_batch ON calls (batch_id)")
+        for statement in _INDEXES:
+            self._db.execute(statement)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
