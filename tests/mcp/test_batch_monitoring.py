@@ -16,13 +16,14 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitResult
 
-from caller_mcp.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID, Settings
-from caller_mcp.providers.base import RECIPIENT_STATUSES
+from caller_mcp.domain.batches import RECIPIENT_STATUSES
+from caller_mcp.mcp.server import build_server
+from caller_mcp.providers.elevenlabs.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID
 from caller_mcp.sandbox import ManualClock
-from caller_mcp.server import build_server
-from caller_mcp.store import Store
+from caller_mcp.settings import Settings
+from caller_mcp.store import SqliteStore
 
-from tests.support import real_settings
+from tests.fakes import real_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -299,7 +300,7 @@ async def test_a_batch_the_provider_reports_failed_after_dialling_still_counts_t
             return httpx.Response(200, json={"success": True, "message": "ok", "conversation_id": "conv_x", "callSid": "CA1"})
         return httpx.Response(200, json=reported)
 
-    # Regression: Store.dials_since once left out every batch with status 'failed', the column where
+    # Regression: the store's dials_since once left out every batch with status 'failed', the column where
     # get_batch_status and list_batches store the provider's batch status.
     settings = real_settings(db_path, KEY, caller_mcp_max_calls_per_hour=2)
     async with connect(settings, transport=httpx.MockTransport(handler)) as client:
@@ -352,7 +353,7 @@ async def test_list_batches_merges_own_and_workspace_batches_newest_first_within
     assert "local_id" not in by_id[direct]
     assert by_id[direct]["name"] == "made elsewhere"
     assert by_id[direct]["total_calls_scheduled"] == 1
-    assert answer["provider"] == "sandbox" and "warning" not in answer
+    assert answer["provider"] == "elevenlabs" and answer["sandbox"] is True and "warning" not in answer
     assert [b["batch_id"] for b in two.structured_content["batches"]] == [newest, direct]
     assert two.structured_content["count"] == 2
 
@@ -547,7 +548,7 @@ async def test_retry_batch_over_the_hourly_cap_is_refused_and_sends_no_retry(con
     assert "Hourly call cap reached: 4 calls in the last hour" in text(result)
     assert "CALLER_MCP_MAX_CALLS_PER_HOUR=6" in text(result) and "batch of 3 calls" in text(result)
     assert transport.retry_posts() == []
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         assert store._db.execute("SELECT COUNT(*) FROM batch_retries").fetchone()[0] == 0
     finally:
@@ -589,7 +590,7 @@ async def test_retry_batch_answered_500_is_outcome_unknown_after_one_post_and_re
     assert "Check get_batch_status before retrying again" in message
     assert KEY not in message
     assert len(posts) == 1
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         rows = store._db.execute("SELECT batch_id, recipients, status, error FROM batch_retries").fetchall()
     finally:
@@ -610,7 +611,7 @@ async def test_retry_batch_declined_by_the_person_posts_nothing(connect, setting
     assert result.is_error and "did not confirm" in text(result)
     assert transport.retry_posts() == []
     assert len(seen) == 1 and "Call 3 recipients of batch" in seen[0] and "+15551230002" in seen[0]
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         assert store._db.execute("SELECT COUNT(*) FROM batch_retries").fetchone()[0] == 0
     finally:
