@@ -108,3 +108,95 @@ def real_settings(db_path, key: str, *, phone_provider: str = "twilio", **extra)
         elevenlabs_phone_provider=phone_provider,
         **extra,
     )
+
+
+# -- a faulty provider on a real loopback socket (tests/mcp/test_faults.py, tests/e2e/test_crash.py) --
+
+import socket as _socket  # noqa: E402
+import threading as _threading  # noqa: E402
+from dataclasses import dataclass as _dataclass, field as _field  # noqa: E402
+
+
+@_dataclass
+class StubHTTP:
+    """A tiny threaded HTTP/1.1 server on 127.0.0.1 that plays a faulty provider.
+
+    ``mode``: ``answer`` (reply ``status`` with ``body`` and ``headers``), ``hang`` (read the
+    request, never reply until the stub stops), ``drop`` (read the request, close the socket).
+    """
+
+    mode: str
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = _field(default_factory=dict)
+    requests: list[tuple[str, str, bytes]] = _field(default_factory=list)
+    received: _threading.Event = _field(default_factory=_threading.Event)
+
+    def __post_init__(self) -> None:
+        self._stop = _threading.Event()
+        self._listener = _socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._threads = [_threading.Thread(target=self._accept, daemon=True)]
+        self._lock = _threading.Lock()
+
+    def start(self) -> StubHTTP:
+        self._threads[0].start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(timeout=10)
+        self._listener.close()
+
+    def posts(self, path: str) -> int:
+        with self._lock:
+            return sum(1 for method, p, _ in self.requests if (method, p) == ("POST", path))
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = _threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self._lock:
+                self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: _socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            with self._lock:
+                self.requests.append((method, target, body))
+            self.received.set()
+            if self.mode == "hang":
+                self._stop.wait(timeout=60)
+            elif self.mode == "drop":
+                conn.shutdown(_socket.SHUT_RDWR)
+            else:
+                headers = {"content-type": "application/json", **self.headers}
+                reply = f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\nconnection: close\r\n"
+                reply += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                conn.sendall(reply.encode("latin-1") + b"\r\n" + self.body)

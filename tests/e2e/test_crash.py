@@ -11,10 +11,13 @@ import time
 
 import pytest
 
-from test_cli import SCRIPT, StdioServer, clean_env, initialize, rpc
-from test_faults import CALL_PATH, KEY, PIZZA, TO_NUMBER, StubHTTP
+from tests.e2e.test_cli import SCRIPT, StdioServer, clean_env, initialize, rpc
+from tests.fakes import KEY, PIZZA, StubHTTP
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and pid probing are POSIX")
+
+TO_NUMBER = "+14155550123"
+CALL_PATH = "/v1/convai/twilio/outbound-call"
 
 
 def provider_env(tmp_path, api_base: str) -> dict[str, str]:

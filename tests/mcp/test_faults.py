@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import httpx
@@ -25,11 +24,11 @@ import pytest
 
 from mcp import Client
 
-from caller_mcp.config import Settings
-from caller_mcp.server import build_server
-from caller_mcp.store import Store
+from caller_mcp.mcp.server import build_server
+from caller_mcp.settings import Settings
+from caller_mcp.store import SqliteStore
 
-from tests.support import real_settings
+from tests.fakes import StubHTTP, real_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +50,7 @@ UNKNOWN = "may or may not have been placed"
 
 
 def calls_in(db_path) -> list:
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         return store.list_calls()
     finally:
@@ -66,7 +65,7 @@ def batch_statuses(db_path) -> list[tuple[str, str | None]]:
 
 
 def call_statuses(db_path) -> list[str]:
-    """The calls' statuses by plain SQL (opening a ``Store`` would run interrupted-request
+    """The calls' statuses by plain SQL (opening a ``SqliteStore`` would run interrupted-request
     recovery, which must not touch rows of the server still running in this process)."""
     with sqlite3.connect(db_path) as db:
         rows = db.execute("SELECT status FROM calls ORDER BY created_at").fetchall()
@@ -333,91 +332,6 @@ async def test_place_call_repeated_while_the_first_is_in_flight_is_not_dialled_a
 
 
 # -- against a real HTTP server on loopback ---------------------------------------------------
-
-
-@dataclass
-class StubHTTP:
-    """A tiny threaded HTTP/1.1 server on 127.0.0.1 that plays a faulty provider.
-
-    ``mode``: ``answer`` (reply ``status`` with ``body`` and ``headers``), ``hang`` (read the
-    request, never reply until the stub stops), ``drop`` (read the request, close the socket).
-    """
-
-    mode: str
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    requests: list[tuple[str, str, bytes]] = field(default_factory=list)
-    received: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._lock = threading.Lock()
-
-    def start(self) -> StubHTTP:
-        self._threads[0].start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads):
-            thread.join(timeout=10)
-        self._listener.close()
-
-    def posts(self, path: str) -> int:
-        with self._lock:
-            return sum(1 for method, p, _ in self.requests if (method, p) == ("POST", path))
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            with self._lock:
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            while len(body) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
-            with self._lock:
-                self.requests.append((method, target, body))
-            self.received.set()
-            if self.mode == "hang":
-                self._stop.wait(timeout=60)
-            elif self.mode == "drop":
-                conn.shutdown(socket.SHUT_RDWR)
-            else:
-                headers = {"content-type": "application/json", **self.headers}
-                reply = f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\nconnection: close\r\n"
-                reply += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                conn.sendall(reply.encode("latin-1") + b"\r\n" + self.body)
 
 
 @pytest.fixture

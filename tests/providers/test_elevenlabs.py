@@ -7,6 +7,7 @@ error bodies included.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -14,12 +15,15 @@ import anyio
 import httpx
 import pytest
 
-from caller_mcp.config import ProviderConfig
+from caller_mcp.domain.batches import BatchRecipientRequest, BatchRequest
+from caller_mcp.domain.calls import CallRequest
+from caller_mcp.domain.script import CallerScript
 from caller_mcp.errors import OutcomeUnknown, ProviderError, ProviderStatusError, ProviderUnreachable
-from caller_mcp.providers import create_provider
-from caller_mcp.providers.base import BatchRecipientRequest, BatchSubmission, OutboundCall
-from caller_mcp.providers.elevenlabs import MAX_DETAIL_CHARS, ElevenLabsProvider
-from tests.providers.fakes import (
+from caller_mcp.providers import build_provider
+from caller_mcp.providers.elevenlabs import ElevenLabsConfig, ElevenLabsProvider
+from caller_mcp.providers.http import MAX_DETAIL_CHARS
+from caller_mcp.settings import Settings
+from tests.fakes import (
     AGENT_ID,
     BASE,
     KEY,
@@ -40,6 +44,9 @@ FIRST_MESSAGE = "Hi, is this Joe's Pizza?"
 CLIENT_DATA = {
     "conversation_config_override": {"agent": {"prompt": {"prompt": PROMPT}, "first_message": FIRST_MESSAGE}}
 }
+SCRIPT = CallerScript(
+    business_description="Joe's Pizza", scenario="order a large margherita for pickup", prompt=PROMPT, first_message=FIRST_MESSAGE
+)
 TWILIO_PATH = "/v1/convai/twilio/outbound-call"
 SIP_PATH = "/v1/convai/sip-trunk/outbound-call"
 SUBMIT_PATH = "/v1/convai/batch-calling/submit"
@@ -79,11 +86,6 @@ BATCH_ANSWER = {  # BatchCallResponse (003_…)
 }
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 # -- helpers ---------------------------------------------------------------------------------------
 
 
@@ -102,14 +104,14 @@ def expect(method: str, raw_path: str, body=None, *, has_body: bool = True):
     return check
 
 
-def assert_no_secret(exc: BaseException, config: ProviderConfig | None = None) -> None:
+def assert_no_secret(exc: BaseException, config: ElevenLabsConfig | None = None) -> None:
     for text in (str(exc), repr(exc), repr(exc.args), str(exc.__cause__), repr(exc.__cause__)):
         assert KEY not in text
     assert KEY not in repr(config or make_config())
 
 
-def one_call() -> OutboundCall:
-    return OutboundCall(to_number=TO_NUMBER, client_data=CLIENT_DATA)
+def one_call() -> CallRequest:
+    return CallRequest(to_number=TO_NUMBER, script=SCRIPT)
 
 
 # -- outbound calls ----------------------------------------------------------------------------------
@@ -127,9 +129,9 @@ async def test_twilio_call_posts_seed_body_and_reads_call_sid():
     async with open_provider(api) as provider:
         result = await provider.place_call(one_call())
 
-    assert result.call_sid == "CA123"
-    assert result.conversation_id == "conv_1"
-    assert result.phone_provider == "twilio"
+    assert result.telephony_ref == "CA123"
+    assert result.provider_ref == "conv_1"
+    assert result.line == "twilio"
     assert result.message == "Outbound call initiated successfully."
     assert result.raw == TWILIO_ANSWER
     assert [(r.method, r.url.path) for r in api.requests] == [("POST", TWILIO_PATH)]
@@ -150,7 +152,7 @@ async def test_direct_construction_with_base_url_client_posts_to_twilio_endpoint
         result = await provider.place_call(one_call())
     finally:
         await provider.aclose()
-    assert result.call_sid == "CA123" and provider.name == "elevenlabs"
+    assert result.telephony_ref == "CA123" and provider.name == "elevenlabs"
     assert api.count("POST") == 1
 
 
@@ -166,9 +168,9 @@ async def test_sip_trunk_call_posts_to_sip_endpoint_and_reads_sip_call_id():
     async with open_provider(api, make_config("sip_trunk")) as provider:
         result = await provider.place_call(one_call())
 
-    assert result.call_sid == "sip_abc"
-    assert result.conversation_id == "conv_2"
-    assert result.phone_provider == "sip_trunk"
+    assert result.telephony_ref == "sip_abc"
+    assert result.provider_ref == "conv_2"
+    assert result.line == "sip_trunk"
     assert result.raw == SIP_ANSWER
     assert [(r.method, r.url.path) for r in api.requests] == [("POST", SIP_PATH)]
 
@@ -208,8 +210,8 @@ async def test_auto_looks_up_phone_number_once_and_reuses_its_provider(provider_
     async with open_provider(api, make_config("auto")) as provider:
         results = [await provider.place_call(one_call()) for _ in range(3)]
 
-    assert [r.call_sid for r in results] == [call_sid] * 3
-    assert {r.phone_provider for r in results} == {provider_name}
+    assert [r.telephony_ref for r in results] == [call_sid] * 3
+    assert {r.line for r in results} == {provider_name}
     assert api.count("GET") == 1 and api.count("GET", LOOKUP_PATH) == 1
     assert api.count("POST") == 3 and api.count("POST", path) == 3
     assert api.requests[0].method == "GET"  # the lookup comes before the first call
@@ -232,7 +234,14 @@ async def test_auto_concurrent_calls_share_a_single_lookup():
     async def call(provider):
         results.append(await provider.place_call(one_call()))
 
-    provider = create_provider(make_config("auto"), transport=httpx.MockTransport(handler))
+    settings = Settings(
+        _env_file=None,
+        elevenlabs_api_key=KEY,
+        elevenlabs_agent_id=AGENT_ID,
+        elevenlabs_agent_phone_number_id=PHONE_ID,
+        elevenlabs_phone_provider="auto",
+    )
+    provider = build_provider("elevenlabs", settings, transport=httpx.MockTransport(handler))
     try:
         with anyio.fail_after(5):
             async with anyio.create_task_group() as tg:
@@ -246,7 +255,7 @@ async def test_auto_concurrent_calls_share_a_single_lookup():
 
     assert sum(r.method == "GET" for r in requests) == 1
     assert sum(r.method == "POST" and r.url.path == SIP_PATH for r in requests) == 5
-    assert [r.call_sid for r in results] == ["sip_abc"] * 5
+    assert [r.telephony_ref for r in results] == ["sip_abc"] * 5
 
 
 @pytest.mark.anyio
@@ -290,6 +299,9 @@ async def test_batch_submit_posts_each_recipient_with_its_client_data_and_reads_
     other_data = {
         "conversation_config_override": {"agent": {"prompt": {"prompt": "Ask for opening hours."}, "first_message": "Hello!"}}
     }
+    other_script = CallerScript(
+        business_description="Joe's Pizza", scenario="ask for opening hours", prompt="Ask for opening hours.", first_message="Hello!"
+    )
     check = expect(
         "POST",
         SUBMIT_PATH,
@@ -310,13 +322,13 @@ async def test_batch_submit_posts_each_recipient_with_its_client_data_and_reads_
         return httpx.Response(200, json=BATCH_ANSWER)
 
     api = FakeApi(respond)
-    submission = BatchSubmission(
-        call_name="Friday pizza check",
+    submission = BatchRequest(
+        name="Friday pizza check",
         scheduled_time_unix=1_760_003_600,
-        recipients=[
-            BatchRecipientRequest(phone_number=TO_NUMBER, client_data=CLIENT_DATA),
-            BatchRecipientRequest(phone_number="+442071838750", client_data=other_data),
-        ],
+        recipients=(
+            BatchRecipientRequest(phone_number=TO_NUMBER, script=SCRIPT),
+            BatchRecipientRequest(phone_number="+442071838750", script=other_script),
+        ),
     )
     async with open_provider(api) as provider:
         batch = await provider.submit_batch(submission)
@@ -324,13 +336,13 @@ async def test_batch_submit_posts_each_recipient_with_its_client_data_and_reads_
     assert batch.batch_id == "btcal_1"
     assert batch.name == "Friday pizza check"
     assert batch.status == "pending"
-    assert batch.agent_id == AGENT_ID
-    assert batch.phone_provider == "twilio"
-    assert batch.created_at_unix == 1_760_000_000
+    assert batch.raw["agent_id"] == AGENT_ID
+    assert batch.raw["phone_provider"] == "twilio"
+    assert batch.created_at == 1_760_000_000
     assert batch.scheduled_time_unix == 1_760_003_600
-    assert batch.last_updated_at_unix == 1_760_000_005
+    assert batch.last_updated_at == 1_760_000_005
     assert batch.total_calls_scheduled == 2 and batch.total_calls_dispatched == 0
-    assert batch.recipients == []
+    assert batch.recipients == ()
     assert batch.raw == BATCH_ANSWER
     assert api.count("POST") == 1 and len(api.requests) == 1
 
@@ -342,9 +354,7 @@ async def test_batch_submit_without_schedule_sends_null_time():
         return httpx.Response(200, json=BATCH_ANSWER)
 
     api = FakeApi(respond)
-    submission = BatchSubmission(
-        call_name="now", recipients=[BatchRecipientRequest(phone_number=TO_NUMBER, client_data=CLIENT_DATA)]
-    )
+    submission = BatchRequest(name="now", recipients=(BatchRecipientRequest(phone_number=TO_NUMBER, script=SCRIPT),))
     async with open_provider(api) as provider:
         await provider.submit_batch(submission)
     assert api.count("POST", SUBMIT_PATH) == 1
@@ -383,7 +393,7 @@ async def test_batch_get_reads_every_recipient():
 
     assert batch.batch_id == "btcal_1" and batch.status == "in_progress"
     assert batch.total_calls_dispatched == 2
-    assert [(r.recipient_id, r.phone_number, r.status, r.conversation_id, r.updated_at_unix) for r in batch.recipients] == [
+    assert [(r.recipient_id, r.phone_number, r.status, r.call_ref, r.updated_at) for r in batch.recipients] == [
         ("rcp_1", TO_NUMBER, "completed", "conv_10", 1_760_000_300),
         ("rcp_2", "+442071838750", "dispatched", None, 1_760_000_200),
     ]
@@ -692,9 +702,7 @@ async def test_html_error_body_is_quoted_truncated():
 )
 async def test_batch_submit_is_retried_only_when_it_never_left(error, exc_type, prefix, posts):
     api = FakeApi(raises(error, "boom"))
-    submission = BatchSubmission(
-        call_name="b", recipients=[BatchRecipientRequest(phone_number=TO_NUMBER, client_data=CLIENT_DATA)]
-    )
+    submission = BatchRequest(name="b", recipients=(BatchRecipientRequest(phone_number=TO_NUMBER, script=SCRIPT),))
     async with open_provider(api) as provider:
         with pytest.raises(ProviderError) as info:
             await provider.submit_batch(submission)
@@ -740,7 +748,7 @@ async def test_retry_after_is_honoured_and_a_long_one_is_not_waited_out():
                     httpx.Response(200, json=TWILIO_ANSWER)])
     async with open_provider(FakeApi(lambda r: next(answers)), sleep=short) as provider:
         result = await provider.place_call(one_call())
-    assert result.call_sid == "CA123" and short.waits == [4.0]
+    assert result.telephony_ref == "CA123" and short.waits == [4.0]
 
     long = FakeSleep()
     api = FakeApi(lambda r: error_answer(429, "rate_limit_exceeded", "Slow down.", **{"Retry-After": "60"}))
@@ -753,7 +761,7 @@ async def test_retry_after_is_honoured_and_a_long_one_is_not_waited_out():
 @pytest.mark.anyio
 async def test_retries_stop_before_the_tool_time_budget():
     config = make_config()
-    slow = ProviderConfig(**{**config.__dict__, "read_timeout_secs": 45.0})
+    slow = dataclasses.replace(config, read_timeout_secs=45.0)
     api = FakeApi(raises(httpx.ConnectError, "refused"))
     async with open_provider(api, slow) as provider:
         with pytest.raises(ProviderUnreachable):
@@ -831,9 +839,9 @@ def test_provider_config_repr_masks_the_api_key():
 )
 async def test_sandbox_errors_name_elevenlabs_sandbox(respond, prefix, posts):
     api = FakeApi(respond)
-    config = make_config(name="sandbox")
+    config = make_config(sandbox=True)
     async with open_provider(api, config) as provider:
-        assert provider.name == "sandbox"
+        assert provider.name == "elevenlabs" and provider.sandbox is True
         with pytest.raises(ProviderError) as info:
             await provider.place_call(one_call())
     assert str(info.value).startswith(prefix)

@@ -1,4 +1,4 @@
-"""ElevenLabsProvider reading conversations and batch lists, and retrying batches, against
+"""ElevenLabsProvider reading calls (conversations) and batch lists, and retrying batches, against
 ``httpx.MockTransport`` handlers that play the ElevenLabs API.
 
 The conversation fields follow ``shared/reference/README.md`` (``GET /v1/convai/conversations/{id}``:
@@ -13,9 +13,10 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
+from caller_mcp.domain.calls import Cost
 from caller_mcp.errors import OutcomeUnknown, ProviderStatusError
-from caller_mcp.providers.elevenlabs import conversation_from
-from tests.providers.fakes import (
+from caller_mcp.providers.elevenlabs.mapping import call_report
+from tests.fakes import (
     AGENT_ID,
     KEY,
     PHONE_ID,
@@ -85,13 +86,13 @@ BATCH = {  # BatchCallResponse (003_…)
 }
 
 
-# -- get_conversation ----------------------------------------------------------------------------------
+# -- get_call ------------------------------------------------------------------------------------------
 
 
-async def test_get_conversation_sends_authenticated_get_to_the_exact_path_and_parses_every_field():
+async def test_get_call_sends_authenticated_get_to_the_exact_path_and_parses_every_field():
     api = FakeApi(lambda request: httpx.Response(200, json=FULL_CONVERSATION))
     async with open_provider(api) as provider:
-        conversation = await provider.get_conversation("conv_full_1")
+        call = await provider.get_call("conv_full_1")
 
     [request] = api.requests
     assert request.method == "GET"
@@ -99,30 +100,30 @@ async def test_get_conversation_sends_authenticated_get_to_the_exact_path_and_pa
     assert request.content == b""
     assert_authenticated(request)
 
-    assert conversation.conversation_id == "conv_full_1"
-    assert conversation.status == "done"
-    assert conversation.agent_id == AGENT_ID
-    assert conversation.to_number == "+14155550123"
-    assert conversation.call_sid == "CA0123456789abcdef"
-    assert conversation.start_time_unix == 1_767_225_600
-    assert conversation.duration_secs == 42.0
-    assert conversation.termination_reason == "Call ended by the caller after completing its goal."
-    assert conversation.cost == 420.0
-    assert conversation.call_successful == "success"
-    assert conversation.summary == "The caller ordered a large margherita; the business quoted 23.50."
-    assert conversation.evaluation_criteria_results == {
+    assert call.provider_ref == "conv_full_1"
+    assert call.status == "done" and call.provider_status == "done"
+    assert call.to_number == "+14155550123"
+    assert call.telephony_ref == "CA0123456789abcdef"
+    assert call.started_at == 1_767_225_600
+    assert call.duration_secs == 42.0
+    assert call.termination_reason == "Call ended by the caller after completing its goal."
+    assert call.cost == Cost(420.0, "credits")
+    assert call.cost_usd is None
+    assert call.outcome == "success"
+    assert call.summary == "The caller ordered a large margherita; the business quoted 23.50."
+    assert call.evaluations == {
         "greeted": {"criteria_id": "greeted", "result": "success", "rationale": "The business greeted the caller."}
     }
-    assert conversation.data_collection_results == {
+    assert call.data_collected == {
         "order_total": {"data_collection_id": "order_total", "value": "23.50", "rationale": "Quoted by the business."}
     }
-    assert conversation.batch_id == "btcal_9"
-    assert conversation.batch_recipient_id == "rcpt_3"
-    assert conversation.has_audio is True
-    assert [(t.role, t.message, t.time_in_call_secs) for t in conversation.transcript] == [
-        ("user", "Joe's Pizza, how can I help?", 0.0),
-        ("agent", "Hi, I'd like a large margherita for pickup.", 2.5),
-        ("user", "That's 23.50, ready in 20 minutes.", 5.0),
+    assert call.batch_id == "btcal_9"
+    assert call.batch_recipient_id == "rcpt_3"
+    # ElevenLabs' "user" is the business line under test; its "agent" is our AI caller.
+    assert [(t.role, t.message, t.secs) for t in call.transcript] == [
+        ("business", "Joe's Pizza, how can I help?", 0.0),
+        ("caller", "Hi, I'd like a large margherita for pickup.", 2.5),
+        ("business", "That's 23.50, ready in 20 minutes.", 5.0),
     ]
 
 
@@ -130,17 +131,17 @@ async def test_conversation_with_null_analysis_and_no_metadata_gives_none_and_em
     body = {"conversation_id": "conv_early", "status": "processing", "transcript": None, "analysis": None}
     api = FakeApi(lambda request: httpx.Response(200, json=body))
     async with open_provider(api) as provider:
-        conversation = await provider.get_conversation("conv_early")
+        call = await provider.get_call("conv_early")
 
-    assert conversation.status == "processing"
+    assert call.status == "processing" and call.provider_status == "processing"
     for field in (
-        "agent_id", "to_number", "call_sid", "start_time_unix", "duration_secs", "termination_reason", "cost",
-        "call_successful", "summary", "batch_id", "batch_recipient_id", "has_audio",
+        "to_number", "telephony_ref", "started_at", "duration_secs", "termination_reason", "cost", "cost_usd",
+        "outcome", "summary", "batch_id", "batch_recipient_id",
     ):
-        assert getattr(conversation, field) is None, field
-    assert conversation.evaluation_criteria_results == {}
-    assert conversation.data_collection_results == {}
-    assert conversation.transcript == []
+        assert getattr(call, field) is None, field
+    assert call.evaluations == {}
+    assert call.data_collected == {}
+    assert call.transcript == ()
 
 
 @pytest.mark.parametrize(
@@ -154,13 +155,13 @@ async def test_conversation_with_null_analysis_and_no_metadata_gives_none_and_em
 )
 async def test_partial_or_odd_metadata_becomes_none_not_an_error(metadata):
     body = {"status": "in-progress", "metadata": metadata, "analysis": {}, "transcript": []}
-    conversation = conversation_from(body, "conv_x")
-    assert conversation.conversation_id == "conv_x"  # the id asked for, when the answer has none
-    assert conversation.status == "in-progress"
-    assert conversation.start_time_unix is None
-    assert conversation.duration_secs is None
-    assert conversation.cost is None
-    assert conversation.to_number is None and conversation.batch_id is None
+    call = call_report(body, "conv_x")
+    assert call.provider_ref == "conv_x"  # the id asked for, when the answer has none
+    assert call.status == "in_progress" and call.provider_status == "in-progress"
+    assert call.started_at is None
+    assert call.duration_secs is None
+    assert call.cost is None
+    assert call.to_number is None and call.batch_id is None
 
 
 async def test_transcript_turns_without_words_are_skipped_and_missing_role_or_time_tolerated():
@@ -176,10 +177,10 @@ async def test_transcript_turns_without_words_are_skipped_and_missing_role_or_ti
             {"role": "agent", "message": "Sam, calling about an order.", "time_in_call_secs": 7},
         ],
     }
-    conversation = conversation_from(body, "conv_t")
-    assert [(t.role, t.message, t.time_in_call_secs) for t in conversation.transcript] == [
+    call = call_report(body, "conv_t")
+    assert [(t.role, t.message, t.secs) for t in call.transcript] == [
         ("unknown", "Who is this?", None),
-        ("agent", "Sam, calling about an order.", 7.0),
+        ("caller", "Sam, calling about an order.", 7.0),
     ]
 
 
@@ -196,7 +197,7 @@ async def test_transcript_turns_without_words_are_skipped_and_missing_role_or_ti
 async def test_conversation_id_with_slash_dots_or_query_stays_one_percent_encoded_segment(conversation_id, encoded):
     api = FakeApi(lambda request: httpx.Response(200, json={**FULL_CONVERSATION, "conversation_id": conversation_id}))
     async with open_provider(api) as provider:
-        await provider.get_conversation(conversation_id)
+        await provider.get_call(conversation_id)
 
     [request] = api.requests
     raw_path = request.url.raw_path
@@ -211,7 +212,7 @@ async def test_unknown_conversation_raises_status_error_404_after_one_request():
     api = FakeApi(lambda request: error_answer(404, "conversation_not_found", "Conversation conv_nope not found"))
     async with open_provider(api) as provider:
         with pytest.raises(ProviderStatusError) as info:
-            await provider.get_conversation("conv_nope")
+            await provider.get_call("conv_nope")
     assert info.value.status == 404
     assert info.value.code == "conversation_not_found"
     assert "Conversation conv_nope not found" in info.value.detail
@@ -219,22 +220,22 @@ async def test_unknown_conversation_raises_status_error_404_after_one_request():
     assert KEY not in str(info.value)
 
 
-async def test_get_conversation_503_is_retried_with_backoff_and_then_answers():
+async def test_get_call_503_is_retried_with_backoff_and_then_answers():
     answers = iter([error_answer(503, "unavailable", "Try later."), httpx.Response(200, json=FULL_CONVERSATION)])
     api = FakeApi(lambda request: next(answers))
     sleep = FakeSleep()
     async with open_provider(api, sleep=sleep) as provider:
-        conversation = await provider.get_conversation("conv_full_1")
-    assert conversation.status == "done"
+        call = await provider.get_call("conv_full_1")
+    assert call.status == "done"
     assert [(r.method, r.url.path) for r in api.requests] == [("GET", CONVERSATIONS + "conv_full_1")] * 2
     assert sleep.waits == [0.75]  # 0.5 s base + 0.5 × 0.5 s jitter
 
 
-async def test_get_conversation_503_every_time_raises_status_error_after_three_tries():
+async def test_get_call_503_every_time_raises_status_error_after_three_tries():
     api = FakeApi(lambda request: error_answer(503, "unavailable", "Try later."))
     async with open_provider(api) as provider:
         with pytest.raises(ProviderStatusError) as info:
-            await provider.get_conversation("conv_full_1")
+            await provider.get_call("conv_full_1")
     assert info.value.status == 503
     assert len(api.requests) == 3
 
@@ -258,23 +259,30 @@ async def test_list_batches_sends_limit_and_last_doc_and_parses_the_page():
 
     [request] = api.requests
     assert dict(request.url.params) == {"limit": "2", "last_doc": "btcal_5"}
-    assert [(b.batch_id, b.name, b.status) for b in page.batch_calls] == [
+    assert [(b.batch_id, b.name, b.status) for b in page.batches] == [
         ("btcal_1", "Friday pizza check", "in_progress"),
         ("btcal_0", "Thursday check", "completed"),
     ]
-    assert page.batch_calls[0].total_calls_scheduled == 3 and page.batch_calls[0].total_calls_dispatched == 2
-    assert page.next_doc == "btcal_0"
-    assert page.has_more is True
+    assert page.batches[0].total_calls_scheduled == 3 and page.batches[0].total_calls_dispatched == 2
+    assert page.cursor == "btcal_0"  # has_more: the next page starts after next_doc
 
 
-async def test_list_batches_first_page_sends_no_last_doc_and_last_page_has_no_next_doc():
+async def test_list_batches_first_page_sends_no_last_doc_and_last_page_has_no_cursor():
     api = FakeApi(lambda request: httpx.Response(200, json={"batch_calls": [BATCH], "next_doc": None, "has_more": False}))
     async with open_provider(api) as provider:
         page = await provider.list_batches(100)
     [request] = api.requests
     assert dict(request.url.params) == {"limit": "100"}
-    assert [b.batch_id for b in page.batch_calls] == ["btcal_1"]
-    assert page.next_doc is None and page.has_more is False
+    assert [b.batch_id for b in page.batches] == ["btcal_1"]
+    assert page.cursor is None
+
+
+async def test_list_batches_page_without_has_more_has_no_cursor_even_when_next_doc_is_set():
+    api = FakeApi(lambda request: httpx.Response(200, json={"batch_calls": [BATCH], "next_doc": "btcal_1", "has_more": False}))
+    async with open_provider(api) as provider:
+        page = await provider.list_batches(1)
+    assert [b.batch_id for b in page.batches] == ["btcal_1"]
+    assert page.cursor is None
 
 
 # -- retry_batch ------------------------------------------------------------------------------------

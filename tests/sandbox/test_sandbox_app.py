@@ -5,10 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from caller_mcp.sandbox import ManualClock, create_app
+from caller_mcp.providers.elevenlabs.config import (
+    SANDBOX_AGENT_ID,
+    SANDBOX_API_KEY,
+    SANDBOX_PHONE_NUMBER_ID,
+    SANDBOX_SIP_PHONE_NUMBER_ID,
+)
 
 pytestmark = pytest.mark.anyio
-KEY = {"xi-api-key": "sandbox"}
+KEY = {"xi-api-key": SANDBOX_API_KEY}
 CLIENT_DATA = {
     "conversation_config_override": {
         "agent": {
@@ -20,21 +25,16 @@ CLIENT_DATA = {
 
 
 @pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-async def http(clock):
-    app = create_app(clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
+async def http(sandbox_app):
+    """An HTTP client on the sandbox app of ``conftest.py``, whose time is the ``clock`` fixture."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox") as client:
         yield client
 
 
 def call_body(number: str = "+15551234567", **extra) -> dict:
     return {
-        "agent_id": "agent_sandbox",
-        "agent_phone_number_id": "phnum_sandbox_twilio",
+        "agent_id": SANDBOX_AGENT_ID,
+        "agent_phone_number_id": SANDBOX_PHONE_NUMBER_ID,
         "to_number": number,
         "conversation_initiation_client_data": CLIENT_DATA,
         **extra,
@@ -67,19 +67,19 @@ async def test_unknown_agent_and_phone_number_get_404(http):
 
 
 async def test_sip_number_on_the_twilio_endpoint_is_refused(http):
-    body = call_body(agent_phone_number_id="phnum_sandbox_sip")
+    body = call_body(agent_phone_number_id=SANDBOX_SIP_PHONE_NUMBER_ID)
     response = await http.post("/v1/convai/twilio/outbound-call", json=body, headers=KEY)
     assert response.status_code == 400
 
 
 async def test_phone_number_lookup_reports_its_provider(http):
-    twilio = await http.get("/v1/convai/phone-numbers/phnum_sandbox_twilio", headers=KEY)
-    sip = await http.get("/v1/convai/phone-numbers/phnum_sandbox_sip", headers=KEY)
+    twilio = await http.get(f"/v1/convai/phone-numbers/{SANDBOX_PHONE_NUMBER_ID}", headers=KEY)
+    sip = await http.get(f"/v1/convai/phone-numbers/{SANDBOX_SIP_PHONE_NUMBER_ID}", headers=KEY)
     assert twilio.json()["provider"] == "twilio" and sip.json()["provider"] == "sip_trunk"
 
 
 async def test_every_answer_says_sandbox_and_no_real_phone(http):
-    ok = await http.get("/v1/convai/phone-numbers/phnum_sandbox_twilio", headers=KEY)
+    ok = await http.get(f"/v1/convai/phone-numbers/{SANDBOX_PHONE_NUMBER_ID}", headers=KEY)
     error = await http.get("/v1/convai/phone-numbers/nope", headers=KEY)
     for response in (ok, error):
         assert response.json()["sandbox"]["provider"] == "sandbox"
@@ -126,8 +126,8 @@ async def test_magic_rejected_number_answers_success_false(http):
 def batch_body(numbers: list[str], **extra) -> dict:
     return {
         "call_name": "b",
-        "agent_id": "agent_sandbox",
-        "agent_phone_number_id": "phnum_sandbox_twilio",
+        "agent_id": SANDBOX_AGENT_ID,
+        "agent_phone_number_id": SANDBOX_PHONE_NUMBER_ID,
         "scheduled_time_unix": None,
         "recipients": [{"phone_number": n, "conversation_initiation_client_data": CLIENT_DATA} for n in numbers],
         **extra,
