@@ -110,6 +110,170 @@ def real_settings(db_path, key: str, *, phone_provider: str = "twilio", **extra)
     )
 
 
+# -- in-memory provider and services for use-case tests (tests/app) --------------------------
+
+from dataclasses import replace as _replace  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+from caller_mcp.app.services import Services  # noqa: E402
+from caller_mcp.domain.batches import BatchPage, BatchReport, BatchRequest  # noqa: E402
+from caller_mcp.domain.calls import CallReport, CallRequest, PlacedCall  # noqa: E402
+from caller_mcp.errors import ProviderStatusError  # noqa: E402
+from caller_mcp.ports import Capabilities  # noqa: E402
+from caller_mcp.store import SqliteStore  # noqa: E402
+
+#: Every capability the app uses, for a FakeProvider that can do everything.
+ALL_CAPABILITIES = Capabilities(per_call_script=True, batches=True, batch_retry=True, read_call=True)
+
+
+def not_found(what: str) -> ProviderStatusError:
+    """The error a provider raises for an id it does not know (HTTP 404)."""
+    return ProviderStatusError(f"fake provider: {what} not found", status=404, detail=f"{what} not found")
+
+
+class FakeProvider:
+    """An in-memory provider implementing the Dialer, BatchDialer and CallReader ports.
+
+    Records every request it receives (``placed``, ``submitted``, ``retried``, ``cancelled``,
+    ``reads``, ``batch_reads``, ``list_requests``, ``previews``) and answers from what the test set:
+
+    - ``placed_answer`` / ``submit_answer`` / ``retry_answer``: the answer (``submit_answer`` and
+      ``retry_answer`` default to a report built from the request / the stored batch);
+    - ``reports[provider_ref]``: a list of :class:`CallReport` (or exceptions) answered in turn, the
+      last one repeated; an unknown ref raises a 404 :class:`ProviderStatusError`;
+    - ``batches[batch_id]``: what ``get_batch`` / ``cancel_batch`` / ``retry_batch`` read;
+    - ``pages[cursor]``: the :class:`BatchPage` ``list_batches`` answers for that cursor;
+    - ``failures[method]``: an exception the named method raises (after recording the request).
+    """
+
+    def __init__(
+        self, name: str = "fakecall", *, sandbox: bool = True, capabilities: Capabilities = ALL_CAPABILITIES
+    ) -> None:
+        self.name = name
+        self.sandbox = sandbox
+        self.capabilities = capabilities
+        self.placed: list[CallRequest] = []
+        self.submitted: list[BatchRequest] = []
+        self.retried: list[str] = []
+        self.cancelled: list[str] = []
+        self.reads: list[str] = []
+        self.batch_reads: list[str] = []
+        self.list_requests: list[tuple[int, str | None]] = []
+        self.previews: list[_Any] = []
+        self.placed_answer = PlacedCall(
+            message="Outbound call initiated successfully.",
+            provider_ref="conv_fake_1",
+            telephony_ref="CA_fake_1",
+            line="twilio",
+            raw={"success": True, "conversation_id": "conv_fake_1"},
+        )
+        self.submit_answer: BatchReport | None = None
+        self.retry_answer: BatchReport | None = None
+        self.reports: dict[str, list[_Any]] = {}
+        self.batches: dict[str, BatchReport] = {}
+        self.pages: dict[str | None, BatchPage] = {}
+        self.failures: dict[str, BaseException] = {}
+        self.closed = False
+
+    def _fail(self, method: str) -> None:
+        if method in self.failures:
+            raise self.failures[method]
+
+    def dialled(self) -> int:
+        """How many call-placing requests were sent (calls, batches and retries)."""
+        return len(self.placed) + len(self.submitted) + len(self.retried)
+
+    # Dialer
+    async def place_call(self, call: CallRequest) -> PlacedCall:
+        self.placed.append(call)
+        self._fail("place_call")
+        return self.placed_answer
+
+    async def preview_call(self, call: CallRequest) -> dict[str, _Any]:
+        self.previews.append(call)
+        return {"method": "POST", "url": "fake://calls", "body": {"to_number": call.to_number, "prompt": call.script.prompt}}
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    # BatchDialer
+    def preview_batch(self, batch: BatchRequest) -> dict[str, _Any]:
+        self.previews.append(batch)
+        return {
+            "method": "POST",
+            "url": "fake://batches",
+            "body": {"call_name": batch.name, "recipients": [{"phone_number": r.phone_number} for r in batch.recipients]},
+        }
+
+    async def submit_batch(self, batch: BatchRequest) -> BatchReport:
+        self.submitted.append(batch)
+        self._fail("submit_batch")
+        if self.submit_answer is not None:
+            return self.submit_answer
+        return BatchReport(
+            batch_id=f"btcal_fake_{len(self.submitted)}",
+            name=batch.name,
+            status="pending",
+            scheduled_time_unix=batch.scheduled_time_unix,
+            total_calls_scheduled=len(batch.recipients),
+        )
+
+    async def get_batch(self, batch_id: str) -> BatchReport:
+        self.batch_reads.append(batch_id)
+        self._fail("get_batch")
+        if batch_id not in self.batches:
+            raise not_found(f"batch {batch_id}")
+        return self.batches[batch_id]
+
+    async def cancel_batch(self, batch_id: str) -> BatchReport:
+        self.cancelled.append(batch_id)
+        self._fail("cancel_batch")
+        if batch_id not in self.batches:
+            raise not_found(f"batch {batch_id}")
+        self.batches[batch_id] = _replace(self.batches[batch_id], status="cancelled")
+        return self.batches[batch_id]
+
+    async def retry_batch(self, batch_id: str) -> BatchReport:
+        self.retried.append(batch_id)
+        self._fail("retry_batch")
+        if self.retry_answer is not None:
+            return self.retry_answer
+        if batch_id not in self.batches:
+            raise not_found(f"batch {batch_id}")
+        return _replace(self.batches[batch_id], status="in_progress")
+
+    async def list_batches(self, limit: int, cursor: str | None = None) -> BatchPage:
+        self.list_requests.append((limit, cursor))
+        self._fail("list_batches")
+        if len(self.list_requests) > 100:
+            raise AssertionError("list_batches called more than 100 times: the caller does not stop paging")
+        return self.pages.get(cursor, BatchPage(batches=()))
+
+    # CallReader
+    async def get_call(self, provider_ref: str) -> CallReport:
+        self.reads.append(provider_ref)
+        self._fail("get_call")
+        answers = self.reports.get(provider_ref)
+        if not answers:
+            raise not_found(f"conversation {provider_ref}")
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def fake_services(tmp_path, provider: FakeProvider, **settings: _Any) -> Services:
+    """Services on ``provider`` (whatever provider name is asked for) and a SQLite store in
+    ``tmp_path``; ``settings`` are ``Settings`` fields (``caller_mcp_max_batch_size=10``).
+    Set ``sleep``, ``monotonic`` and ``now`` on the answer to control the clock; close with ``aclose()``."""
+    path = tmp_path / "caller.sqlite3"
+    return Services(
+        settings=Settings(_env_file=None, caller_mcp_db=path, **settings),
+        open_store=lambda: SqliteStore(path),
+        make_provider=lambda name: provider,
+    )
+
+
 # -- a faulty provider on a real loopback socket (tests/mcp/test_faults.py, tests/e2e/test_crash.py) --
 
 import socket as _socket  # noqa: E402
