@@ -8,34 +8,9 @@ from caller_mcp.app import batches, dialling
 from caller_mcp.domain.batches import BatchPage, BatchReport, RecipientReport
 from caller_mcp.errors import InvalidInput, NotFound, NotSupported, ProviderStatusError, ProviderUnreachable
 from caller_mcp.ports import Capabilities
-from tests.fakes import PIZZA, FakeProvider, fake_services
+from tests.fakes import PIZZA, FakeProvider
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def provider() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
-def make_services(tmp_path, provider):
-    opened = []
-
-    def _make(fake: FakeProvider | None = None, **settings):
-        services = fake_services(tmp_path, fake or provider, **settings)
-        opened.append(services)
-        return services
-
-    yield _make
-    for services in opened:
-        if services._store is not None:
-            services._store.close()
-
-
-@pytest.fixture
-def services(make_services):
-    return make_services()
 
 
 def batch(batch_id: str, created_at: float = 1_800_000_000, **fields) -> BatchReport:

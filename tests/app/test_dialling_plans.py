@@ -22,37 +22,12 @@ from caller_mcp.errors import (
     ProviderStatusError,
 )
 from caller_mcp.ports import BatchDialer, CallReader, Capabilities, Dialer
-from tests.fakes import PIZZA, FakeProvider, fake_services
+from tests.fakes import PIZZA, FakeProvider
 
 pytestmark = pytest.mark.anyio
 
 NUMBER = "+15551234567"
 OTHER = "+15557654321"
-
-
-@pytest.fixture
-def provider() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
-def make_services(tmp_path, provider):
-    opened = []
-
-    def _make(fake: FakeProvider | None = None, **settings):
-        services = fake_services(tmp_path, fake or provider, **settings)
-        opened.append(services)
-        return services
-
-    yield _make
-    for services in opened:
-        if services._store is not None:  # the fake provider holds nothing to close
-            services._store.close()
-
-
-@pytest.fixture
-def services(make_services):
-    return make_services()
 
 
 def test_fake_provider_implements_the_ports(provider):

@@ -10,7 +10,7 @@ from caller_mcp.domain.calls import CallReport, Cost, Turn
 from caller_mcp.domain.transcript import MAX_TRANSCRIPT_CHARS, UNTRUSTED_NOTE
 from caller_mcp.errors import InvalidInput, NotFound, NotSupported, ProviderStatusError
 from caller_mcp.ports import Capabilities
-from tests.fakes import PIZZA, FakeProvider, fake_services
+from tests.fakes import PIZZA, FakeProvider
 
 pytestmark = pytest.mark.anyio
 
@@ -33,34 +33,20 @@ class FakeClock:
 
 
 @pytest.fixture
-def provider() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
 @pytest.fixture
-def make_services(tmp_path, provider, clock):
-    opened = []
+def make_services(make_services, clock):
+    """The shared ``make_services`` on this module's fake clock."""
 
     def _make(fake: FakeProvider | None = None, **settings):
-        services = fake_services(tmp_path, fake or provider, **settings)
+        services = make_services(fake, **settings)
         services.sleep, services.monotonic = clock.sleep, clock.monotonic
-        opened.append(services)
         return services
 
-    yield _make
-    for services in opened:
-        if services._store is not None:
-            services._store.close()
-
-
-@pytest.fixture
-def services(make_services):
-    return make_services()
+    return _make
 
 
 def report(status: str, **fields) -> CallReport:

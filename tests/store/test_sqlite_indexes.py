@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from caller_mcp.store.sqlite import SCHEMA_VERSION, SqliteStore
+from caller_mcp.store.migrations import SCHEMA_VERSION
+from caller_mcp.store.sqlite import SqliteStore
 
 NEW_INDEXES = {
     ("calls", "calls_status"),

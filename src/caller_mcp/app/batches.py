@@ -83,9 +83,7 @@ async def get_batch_status(
         ],
         recipients_matching=len(matching),
         next_offset=offset + limit if offset + limit < len(matching) else None,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )
 
 
@@ -155,9 +153,7 @@ async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
         batches=batches,
         count=len(batches),
         warning=warning,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )
 
 
@@ -175,7 +171,5 @@ async def cancel_batch(services: Services, batch_id: str) -> CancelBatchResult:
         batch_id=batch.batch_id,
         name=batch.name,
         status=batch.status,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )

@@ -173,9 +173,7 @@ def _report_result(
         transcript_uri=f"caller://calls/{shown_id}/transcript" if report.transcript else None,
         untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
         waited_secs=waited,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )
 
 

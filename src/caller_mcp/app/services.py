@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -78,6 +79,11 @@ class Services:
     def note(provider: Provider) -> str | None:
         """The sandbox note for answers about ``provider``'s calls (``None`` for a real provider)."""
         return SANDBOX_NOTE if provider.sandbox else None
+
+    def answered_by(self, provider: Provider) -> dict[str, Any]:
+        """The fields every answer carries about who answered it: ``provider`` (its name),
+        ``sandbox`` (True when its emulator answered) and the sandbox ``note``."""
+        return {"provider": provider.name, "sandbox": provider.sandbox, "note": self.note(provider)}
 
     def policy(self, provider: Provider) -> DialPolicy:
         """The dial policy for ``provider`` and the operator's allowlist."""

@@ -6,7 +6,8 @@ import sqlite3
 
 from ..errors import ConfigError
 from ..settings import Settings
-from .sqlite import BatchRecord, BusinessContext, CallRecord, SqliteStore
+from .records import BatchRecord, BusinessContext, CallRecord
+from .sqlite import SqliteStore
 
 
 

@@ -25,153 +25,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 4
+from .migrations import migrate
+from .records import BatchRecord, BusinessContext, CallRecord
+
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
 _LIVE_OWNERS: set[str] = set()
 #: On systems where a process cannot be probed (Windows), an in-flight row older than this is
 #: taken as interrupted; far longer than any request may take (connect + read timeouts).
 STALE_IN_FLIGHT_SECS = 600
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS business_context (
-    id          INTEGER PRIMARY KEY CHECK (id = 1),
-    description TEXT NOT NULL,
-    scenario    TEXT,
-    updated_at  REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS calls (
-    call_id              TEXT PRIMARY KEY,
-    created_at           REAL NOT NULL,
-    updated_at           REAL NOT NULL,
-    provider             TEXT NOT NULL,
-    to_number            TEXT NOT NULL,
-    scenario             TEXT NOT NULL,
-    business_description TEXT NOT NULL,
-    status               TEXT NOT NULL,
-    phone_provider       TEXT,
-    conversation_id      TEXT,
-    call_sid             TEXT,
-    error                TEXT,
-    owner                TEXT,
-    pid                  INTEGER
-);
-CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
-CREATE INDEX IF NOT EXISTS calls_number ON calls (to_number, created_at);
-CREATE INDEX IF NOT EXISTS calls_conversation ON calls (conversation_id);
-CREATE TABLE IF NOT EXISTS batches (
-    local_id              TEXT PRIMARY KEY,
-    batch_id              TEXT UNIQUE,
-    created_at            REAL NOT NULL,
-    updated_at            REAL NOT NULL,
-    provider              TEXT NOT NULL,
-    name                  TEXT NOT NULL,
-    status                TEXT NOT NULL,
-    total_recipients      INTEGER NOT NULL,
-    scheduled_time_unix   INTEGER,
-    recipients_json       TEXT NOT NULL,
-    error                 TEXT,
-    owner                 TEXT,
-    pid                   INTEGER
-);
-CREATE TABLE IF NOT EXISTS batch_retries (
-    retry_id    TEXT PRIMARY KEY,
-    batch_id    TEXT NOT NULL,
-    created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL,
-    recipients  INTEGER NOT NULL,
-    status      TEXT NOT NULL,
-    error       TEXT,
-    owner       TEXT,
-    pid         INTEGER
-);
-"""
-#: Columns added after the first release, created on open in databases that lack them.
-_ADDED_COLUMNS = {
-    "calls": (
-        ("owner", "TEXT"),
-        ("pid", "INTEGER"),
-        ("batch_id", "TEXT"),
-        ("provider_status", "TEXT"),
-        ("outcome", "TEXT"),
-        ("termination_reason", "TEXT"),
-        ("duration_secs", "REAL"),
-        ("started_at", "REAL"),
-    ),
-    "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
-}
-#: Indexes created on open, after the added columns they cover (CREATE ... IF NOT EXISTS, so an
-#: older database gains them the first time this version opens it; a large one takes a moment once).
-#: Each serves a query that otherwise reads every call as history grows (issue 10):
-_INDEXES = (
-    # list_calls(status=...), alone or with since, newest first; recover_interrupted ('dialling').
-    "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, created_at)",
-    # dials_since: the direct calls (batch_id IS NULL) of the last hour, without reading every
-    # direct call ever made. Replaces calls_batch (batch_id), which it covers.
-    "CREATE INDEX IF NOT EXISTS calls_batch_created ON calls (batch_id, created_at)",
-    "DROP INDEX IF EXISTS calls_batch",
-    # dials_since's batch and retry parts; list_batches; recover_interrupted.
-    "CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at)",
-    "CREATE INDEX IF NOT EXISTS batches_status ON batches (status)",
-    "CREATE INDEX IF NOT EXISTS batch_retries_created ON batch_retries (created_at)",
-    "CREATE INDEX IF NOT EXISTS batch_retries_status ON batch_retries (status)",
-)
 #: A call row that may have rung a phone: anything but a refusal with no conversation.
 _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
-
-
-@dataclass(frozen=True)
-class BusinessContext:
-    """The stored business context (seed 002 ``/api/context``): description, default scenario, when set."""
-
-    description: str
-    scenario: str | None
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One row of the ``calls`` table (see the module docstring for ``status``)."""
-
-    call_id: str
-    created_at: float
-    updated_at: float
-    provider: str
-    to_number: str
-    scenario: str
-    business_description: str
-    status: str
-    phone_provider: str | None
-    conversation_id: str | None
-    call_sid: str | None
-    error: str | None
-    owner: str | None = None
-    pid: int | None = None
-    batch_id: str | None = None
-    provider_status: str | None = None
-    outcome: str | None = None
-    termination_reason: str | None = None
-    duration_secs: float | None = None
-    started_at: float | None = None
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """One row of the ``batches`` table; ``batch_id`` is the provider's id, ``None`` until known."""
-
-    local_id: str
-    batch_id: str | None
-    created_at: float
-    updated_at: float
-    provider: str
-    name: str
-    status: str
-    total_recipients: int
-    scheduled_time_unix: int | None
-    error: str | None
 
 
 class SqliteStore:
@@ -191,15 +58,7 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        for table, added in _ADDED_COLUMNS.items():  # databases made by earlier versions
-            columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for column, kind in added:
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        for statement in _INDEXES:
-            self._db.execute(statement)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        migrate(self._db)
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
         _LIVE_OWNERS.add(self.owner)

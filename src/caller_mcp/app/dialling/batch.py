@@ -154,11 +154,9 @@ async def submit_batch(
             status="dry_run",
             total_calls_scheduled=dials,
             scheduled_time_unix=request.scheduled_time_unix,
-            provider=provider.name,
-            sandbox=provider.sandbox,
             dry_run=True,
             request=preview,
-            note=services.note(provider),
+            **services.answered_by(provider),
         )
     if not confirmed:
         check_hourly(services, provider, dials, batch=True)
@@ -189,7 +187,5 @@ async def submit_batch(
         status=created.status,
         total_calls_scheduled=created.total_calls_scheduled or dials,
         scheduled_time_unix=created.scheduled_time_unix if created.scheduled_time_unix else request.scheduled_time_unix,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )

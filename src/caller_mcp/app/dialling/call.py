@@ -165,11 +165,9 @@ async def place_call(
             + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else ""),
             to_number=plan.to_number,
             scenario=plan.scenario,
-            provider=provider.name,
-            sandbox=provider.sandbox,
             dry_run=True,
             request=await provider.preview_call(plan.request),
-            note=services.note(provider),
+            **services.answered_by(provider),
         )
     caps = services.caps(provider)
     caps.check_size(1, batch=False)
@@ -212,9 +210,7 @@ async def place_call(
         call_sid=placed.telephony_ref,
         conversation_id=placed.provider_ref,
         call_id=call_id,
-        provider=provider.name,
-        sandbox=provider.sandbox,
         phone_provider=placed.line,
-        note=services.note(provider),
+        **services.answered_by(provider),
         raw=placed.raw,
     )

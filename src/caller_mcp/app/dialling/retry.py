@@ -93,9 +93,7 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
             status=batch.status,
             recipients_retried=0,
             message="Nothing to retry: no recipient has failed or reached voicemail. Nothing was sent.",
-            provider=provider.name,
-            sandbox=provider.sandbox,
-            note=services.note(provider),
+            **services.answered_by(provider),
         )
     caps = services.caps(provider)
     caps.check_size(len(numbers), batch=True)
@@ -123,7 +121,5 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
         status=retried.status,
         recipients_retried=len(numbers),
         message=f"{len(numbers):,} recipients (failed or voicemail) will be called again. Follow with get_batch_status.",
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        note=services.note(provider),
+        **services.answered_by(provider),
     )

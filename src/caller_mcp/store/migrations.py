@@ -1,0 +1,109 @@
+"""The store's schema and its migrations, applied on every open.
+
+Tables are created if missing; columns added after the first release are added to databases
+that lack them; indexes are created if missing (version 4: the history queries stop reading all
+rows). ``PRAGMA user_version`` records the version a database was last opened with.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 4
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS business_context (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    description TEXT NOT NULL,
+    scenario    TEXT,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    call_id              TEXT PRIMARY KEY,
+    created_at           REAL NOT NULL,
+    updated_at           REAL NOT NULL,
+    provider             TEXT NOT NULL,
+    to_number            TEXT NOT NULL,
+    scenario             TEXT NOT NULL,
+    business_description TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    phone_provider       TEXT,
+    conversation_id      TEXT,
+    call_sid             TEXT,
+    error                TEXT,
+    owner                TEXT,
+    pid                  INTEGER
+);
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+CREATE INDEX IF NOT EXISTS calls_number ON calls (to_number, created_at);
+CREATE INDEX IF NOT EXISTS calls_conversation ON calls (conversation_id);
+CREATE TABLE IF NOT EXISTS batches (
+    local_id              TEXT PRIMARY KEY,
+    batch_id              TEXT UNIQUE,
+    created_at            REAL NOT NULL,
+    updated_at            REAL NOT NULL,
+    provider              TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    total_recipients      INTEGER NOT NULL,
+    scheduled_time_unix   INTEGER,
+    recipients_json       TEXT NOT NULL,
+    error                 TEXT,
+    owner                 TEXT,
+    pid                   INTEGER
+);
+CREATE TABLE IF NOT EXISTS batch_retries (
+    retry_id    TEXT PRIMARY KEY,
+    batch_id    TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    recipients  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    error       TEXT,
+    owner       TEXT,
+    pid         INTEGER
+);
+"""
+#: Columns added after the first release, created on open in databases that lack them.
+_ADDED_COLUMNS = {
+    "calls": (
+        ("owner", "TEXT"),
+        ("pid", "INTEGER"),
+        ("batch_id", "TEXT"),
+        ("provider_status", "TEXT"),
+        ("outcome", "TEXT"),
+        ("termination_reason", "TEXT"),
+        ("duration_secs", "REAL"),
+        ("started_at", "REAL"),
+    ),
+    "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
+}
+#: Indexes created on open, after the added columns they cover (CREATE ... IF NOT EXISTS, so an
+#: older database gains them the first time this version opens it; a large one takes a moment once).
+#: Each serves a query that otherwise reads every call as history grows (issue 10):
+_INDEXES = (
+    # list_calls(status=...), alone or with since, newest first; recover_interrupted ('dialling').
+    "CREATE INDEX IF NOT EXISTS calls_status ON calls (status, created_at)",
+    # dials_since: the direct calls (batch_id IS NULL) of the last hour, without reading every
+    # direct call ever made. Replaces calls_batch (batch_id), which it covers.
+    "CREATE INDEX IF NOT EXISTS calls_batch_created ON calls (batch_id, created_at)",
+    "DROP INDEX IF EXISTS calls_batch",
+    # dials_since's batch and retry parts; list_batches; recover_interrupted.
+    "CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at)",
+    "CREATE INDEX IF NOT EXISTS batches_status ON batches (status)",
+    "CREATE INDEX IF NOT EXISTS batch_retries_created ON batch_retries (created_at)",
+    "CREATE INDEX IF NOT EXISTS batch_retries_status ON batch_retries (status)",
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring ``db`` to :data:`SCHEMA_VERSION`: create what is missing, keep every row."""
+    db.executescript(_SCHEMA)
+    for table, added in _ADDED_COLUMNS.items():  # databases made by earlier versions
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, kind in added:
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    for statement in _INDEXES:
+        db.execute(statement)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
