@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from .errors import InvalidInput, PolicyViolation
 
@@ -85,7 +87,6 @@ class DialPolicy:
             return number
         # Imported here: phonenumbers' metadata is not needed to start the server or list tools.
         import phonenumbers
-        from phonenumbers import shortnumberinfo
 
         try:
             parsed = phonenumbers.parse(number, None)
@@ -98,12 +99,18 @@ class DialPolicy:
         region = phonenumbers.region_code_for_number(parsed)
         national = phonenumbers.national_significant_number(parsed)
         # Every region of the country code, not only the one the number is valid in: an invalid
-        # number has no region, and "112…" still reaches emergency services in some countries.
-        for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
-            if shortnumberinfo.connects_to_emergency_number(national, candidate):
-                raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
-            if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
-                raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
+        # number has no region, "112…" still reaches emergency services in some countries, and a
+        # valid number of one region can match another region's table (+1 919… is a Raleigh, US
+        # number and an emergency prefix in BS and SX). The screen skips the sweep only when no
+        # table of the country code can match, so the verdicts are the full sweep's.
+        if _may_be_short_or_emergency(parsed.country_code, national):
+            from phonenumbers import shortnumberinfo
+
+            for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
+                if shortnumberinfo.connects_to_emergency_number(national, candidate):
+                    raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
+                if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
+                    raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
         valid = phonenumbers.is_valid_number(parsed)
         if self.real_provider:
             if not valid:
@@ -133,3 +140,60 @@ class DialPolicy:
                 return True
         return region is not None and region in self.allowed_countries
 
+
+class _ShortNumberScreen(NamedTuple):
+    """What any region of one country code could match in ``phonenumbers.shortnumberinfo``."""
+
+    #: The distinct emergency patterns of the country code's regions.
+    emergency: tuple[re.Pattern[str], ...]
+    #: Every length a short code may have in some region; None when a region sets no length.
+    short_lengths: frozenset[int] | None
+
+
+@lru_cache(maxsize=None)  # one entry per country code: a few hundred at most
+def _short_number_screen(country_code: int) -> _ShortNumberScreen:
+    """Read the short-number metadata of every region of ``country_code`` once.
+
+    The screen mirrors what ``shortnumberinfo`` itself requires (as read in phonenumbers 9.0.43):
+
+    * ``connects_to_emergency_number(national, region)`` is False unless the region has short
+      metadata with a non-empty ``emergency`` pattern that ``re.match``es ``national`` (a prefix
+      match; BR, CL and NI further require the whole number to match);
+    * ``is_valid_short_number_for_region(number, region)`` is False unless the region has short
+      metadata and the length of ``national`` is one of ``general_desc.possible_length`` (when
+      that list is empty, any length may pass on to the pattern).
+
+    So when no pattern matches and the length is in no list, every call of the sweep answers
+    False. tests/domain/test_policy_verdicts.py checks this against the full sweep.
+    """
+    import phonenumbers
+
+    patterns: list[str] = []
+    lengths: set[int] = set()
+    any_length = False
+    for region in phonenumbers.region_codes_for_country_code(country_code):
+        metadata = phonenumbers.PhoneMetadata.short_metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        emergency = metadata.emergency
+        if emergency is not None and emergency.national_number_pattern and emergency.national_number_pattern not in patterns:
+            patterns.append(emergency.national_number_pattern)
+        general = metadata.general_desc
+        if general is None:
+            continue
+        if general.possible_length:
+            lengths.update(general.possible_length)
+        else:
+            any_length = True
+    return _ShortNumberScreen(
+        emergency=tuple(re.compile(pattern) for pattern in patterns),
+        short_lengths=None if any_length else frozenset(lengths),
+    )
+
+
+def _may_be_short_or_emergency(country_code: int, national: str) -> bool:
+    """False only when no region of ``country_code`` can see ``national`` as emergency or short."""
+    screen = _short_number_screen(country_code)
+    if screen.short_lengths is None or len(national) in screen.short_lengths:
+        return True
+    return any(pattern.match(national) for pattern in screen.emergency)

@@ -23,7 +23,7 @@ import pytest
 from phonenumbers import shortnumberinfo
 
 from caller_mcp.errors import InvalidInput, PolicyViolation
-from caller_mcp.policy import REFUSED_TYPES, DialPolicy, check_e164
+from caller_mcp.policy import REFUSED_TYPES, DialPolicy, _may_be_short_or_emergency, check_e164
 
 # -- the reference: DialPolicy.check before issue 10, unchanged ------------------------------------
 
@@ -227,6 +227,24 @@ def test_fast_policy_gives_the_old_verdict_for_every_sampled_number(name):
         if old != (new := _verdict(policy.check, number))
     ]
     assert differences == [], f"{len(differences)} of {len(SAMPLE)} differ, e.g. {differences[:3]}"
+
+
+def test_screen_lets_through_every_number_some_region_sees_as_emergency_or_short():
+    """Where the screen says no, every region's emergency and short-code test says no too."""
+    missed = []
+    for number in SAMPLE:
+        if not _parses(number):
+            continue
+        parsed = phonenumbers.parse(number)
+        national = phonenumbers.national_significant_number(parsed)
+        flagged = [
+            region for region in phonenumbers.region_codes_for_country_code(parsed.country_code)
+            if shortnumberinfo.connects_to_emergency_number(national, region)
+            or shortnumberinfo.is_valid_short_number_for_region(parsed, region)
+        ]
+        if flagged and not _may_be_short_or_emergency(parsed.country_code, national):
+            missed.append((number, flagged))
+    assert missed == []
 
 
 @pytest.mark.parametrize(
