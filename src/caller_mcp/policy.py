@@ -96,7 +96,6 @@ class DialPolicy:
                     f"{number} is not a valid, assignable phone number (no country uses that code); check the country code."
                 ) from exc
             return self._check_allowlist(number, None)
-        region = phonenumbers.region_code_for_number(parsed)
         national = phonenumbers.national_significant_number(parsed)
         # Every region of the country code, not only the one the number is valid in: an invalid
         # number has no region, "112…" still reaches emergency services in some countries, and a
@@ -111,7 +110,12 @@ class DialPolicy:
                     raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
                 if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
                     raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
-        valid = phonenumbers.is_valid_number(parsed)
+        # One region lookup instead of three: ``number_type`` is UNKNOWN exactly when
+        # ``is_valid_number`` is False (both look up the same region and metadata and test the
+        # same patterns), and for +1 each lookup tests the number against the US patterns and
+        # the leading digits of up to 25 regions.
+        kind = phonenumbers.number_type(parsed)
+        valid = kind != phonenumbers.PhoneNumberType.UNKNOWN
         if self.real_provider:
             if not valid:
                 raise PolicyViolation(
@@ -121,9 +125,11 @@ class DialPolicy:
             if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
                 raise PolicyViolation(f"{number} is not in canonical E.164 form; check the digits.")
         if valid:
-            kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
-            if kind in REFUSED_TYPES:
-                raise PolicyViolation(f"{number} is {REFUSED_TYPES[kind]}; caller-mcp does not dial it.")
+            name = phonenumbers.PhoneNumberType.to_string(kind)
+            if name in REFUSED_TYPES:
+                raise PolicyViolation(f"{number} is {REFUSED_TYPES[name]}; caller-mcp does not dial it.")
+        # The region only matters to a country allowlist: not looked up without one.
+        region = phonenumbers.region_code_for_number(parsed) if self.allowed_countries else None
         return self._check_allowlist(number, region)
 
     def _check_allowlist(self, number: str, region: str | None) -> str:

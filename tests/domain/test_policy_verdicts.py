@@ -247,6 +247,26 @@ def test_screen_lets_through_every_number_some_region_sees_as_emergency_or_short
     assert missed == []
 
 
+def test_number_type_is_unknown_exactly_for_invalid_numbers():
+    """The policy reads validity off ``number_type``: the two agree on every sampled number.
+
+    ``is_valid_number`` adds one test to ``number_type``'s: the region found for the number
+    belongs to its country code. It always does, as every region is listed under its own code.
+    """
+    disagree = [
+        n for n in SAMPLE if _parses(n)
+        and phonenumbers.is_valid_number(p := phonenumbers.parse(n))
+        != (phonenumbers.number_type(p) != phonenumbers.PhoneNumberType.UNKNOWN)
+    ]
+    assert disagree == []
+    misfiled = [
+        (code, region) for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() for region in regions
+        if region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+        and phonenumbers.country_code_for_valid_region(region) != code
+    ]
+    assert misfiled == []
+
+
 @pytest.mark.parametrize(
     ("number", "message"),
     [
