@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from ..errors import InvalidInput, PolicyViolation
 
@@ -83,10 +85,7 @@ class DialPolicy:
         number = check_e164(to_number)
         if number in self.allowed_numbers:
             return number
-        # Imported here: phonenumbers' metadata is not needed to start the server or list tools.
-        import phonenumbers
-        from phonenumbers import shortnumberinfo
-
+        phonenumbers = _phonenumbers()
         try:
             parsed = phonenumbers.parse(number, None)
         except phonenumbers.NumberParseException as exc:  # e.g. an unassigned country code
@@ -95,16 +94,26 @@ class DialPolicy:
                     f"{number} is not a valid, assignable phone number (no country uses that code); check the country code."
                 ) from exc
             return self._check_allowlist(number, None)
-        region = phonenumbers.region_code_for_number(parsed)
         national = phonenumbers.national_significant_number(parsed)
         # Every region of the country code, not only the one the number is valid in: an invalid
-        # number has no region, and "112…" still reaches emergency services in some countries.
-        for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
-            if shortnumberinfo.connects_to_emergency_number(national, candidate):
-                raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
-            if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
-                raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
-        valid = phonenumbers.is_valid_number(parsed)
+        # number has no region, "112…" still reaches emergency services in some countries, and a
+        # valid number of one region can match another region's table (+1 919… is a Raleigh, US
+        # number and an emergency prefix in BS and SX). The screen skips the sweep only when no
+        # table of the country code can match, so the verdicts are the full sweep's.
+        if _may_be_short_or_emergency(parsed.country_code, national):
+            from phonenumbers import shortnumberinfo
+
+            for candidate in phonenumbers.region_codes_for_country_code(parsed.country_code):
+                if shortnumberinfo.connects_to_emergency_number(national, candidate):
+                    raise PolicyViolation(f"{number} reaches an emergency number in {candidate}; caller-mcp never dials one.")
+                if shortnumberinfo.is_valid_short_number_for_region(parsed, candidate):
+                    raise PolicyViolation(f"{number} is a short code in {candidate}, not a line a test call can ring.")
+        # One region lookup instead of three: ``number_type`` is UNKNOWN exactly when
+        # ``is_valid_number`` is False (both look up the same region and metadata and test the
+        # same patterns), and for +1 each lookup tests the number against the US patterns and
+        # the leading digits of up to 25 regions.
+        kind = phonenumbers.number_type(parsed)
+        valid = kind != phonenumbers.PhoneNumberType.UNKNOWN
         if self.real_provider:
             if not valid:
                 raise PolicyViolation(
@@ -114,9 +123,11 @@ class DialPolicy:
             if phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number:
                 raise PolicyViolation(f"{number} is not in canonical E.164 form; check the digits.")
         if valid:
-            kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(parsed))
-            if kind in REFUSED_TYPES:
-                raise PolicyViolation(f"{number} is {REFUSED_TYPES[kind]}; caller-mcp does not dial it.")
+            name = phonenumbers.PhoneNumberType.to_string(kind)
+            if name in REFUSED_TYPES:
+                raise PolicyViolation(f"{number} is {REFUSED_TYPES[name]}; caller-mcp does not dial it.")
+        # The region only matters to a country allowlist: not looked up without one.
+        region = phonenumbers.region_code_for_number(parsed) if self.allowed_countries else None
         return self._check_allowlist(number, region)
 
     def _check_allowlist(self, number: str, region: str | None) -> str:
@@ -133,3 +144,80 @@ class DialPolicy:
                 return True
         return region is not None and region in self.allowed_countries
 
+
+@lru_cache(maxsize=1)
+def _phonenumbers():
+    """``phonenumbers``, imported on first use, with its compiled-pattern cache on.
+
+    Imported here: phonenumbers' metadata is not needed to start the server or list tools.
+
+    phonenumbers compiles its metadata patterns through ``re.compile``, whose cache holds 512
+    patterns and evicts the oldest first. A batch across many regions needs more than that, so
+    every pattern was compiled again on every number (milliseconds per number). Its documented
+    ``enable_pattern_cache()`` keeps each compiled pattern instead: the same patterns, so the
+    same verdicts, and a few MiB at most for all regions. Versions without it keep ``re``'s cache.
+    """
+    import phonenumbers
+
+    enable = getattr(phonenumbers, "enable_pattern_cache", None)
+    if enable is not None:
+        enable()
+    return phonenumbers
+
+
+class _ShortNumberScreen(NamedTuple):
+    """What any region of one country code could match in ``phonenumbers.shortnumberinfo``."""
+
+    #: The distinct emergency patterns of the country code's regions.
+    emergency: tuple[re.Pattern[str], ...]
+    #: Every length a short code may have in some region; None when a region sets no length.
+    short_lengths: frozenset[int] | None
+
+
+@lru_cache(maxsize=None)  # one entry per country code: a few hundred at most
+def _short_number_screen(country_code: int) -> _ShortNumberScreen:
+    """Read the short-number metadata of every region of ``country_code`` once.
+
+    The screen mirrors what ``shortnumberinfo`` itself requires (as read in phonenumbers 9.0.43):
+
+    * ``connects_to_emergency_number(national, region)`` is False unless the region has short
+      metadata with a non-empty ``emergency`` pattern that ``re.match``es ``national`` (a prefix
+      match; BR, CL and NI further require the whole number to match);
+    * ``is_valid_short_number_for_region(number, region)`` is False unless the region has short
+      metadata and the length of ``national`` is one of ``general_desc.possible_length`` (when
+      that list is empty, any length may pass on to the pattern).
+
+    So when no pattern matches and the length is in no list, every call of the sweep answers
+    False. tests/domain/test_policy_verdicts.py checks this against the full sweep.
+    """
+    phonenumbers = _phonenumbers()
+
+    patterns: list[str] = []
+    lengths: set[int] = set()
+    any_length = False
+    for region in phonenumbers.region_codes_for_country_code(country_code):
+        metadata = phonenumbers.PhoneMetadata.short_metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        emergency = metadata.emergency
+        if emergency is not None and emergency.national_number_pattern and emergency.national_number_pattern not in patterns:
+            patterns.append(emergency.national_number_pattern)
+        general = metadata.general_desc
+        if general is None:
+            continue
+        if general.possible_length:
+            lengths.update(general.possible_length)
+        else:
+            any_length = True
+    return _ShortNumberScreen(
+        emergency=tuple(re.compile(pattern) for pattern in patterns),
+        short_lengths=None if any_length else frozenset(lengths),
+    )
+
+
+def _may_be_short_or_emergency(country_code: int, national: str) -> bool:
+    """False only when no region of ``country_code`` can see ``national`` as emergency or short."""
+    screen = _short_number_screen(country_code)
+    if screen.short_lengths is None or len(national) in screen.short_lengths:
+        return True
+    return any(pattern.match(national) for pattern in screen.emergency)
