@@ -41,7 +41,7 @@ from pathlib import Path
 import phonenumbers
 
 from caller_mcp.errors import InvalidInput, PolicyViolation
-from caller_mcp.policy import DialPolicy
+from caller_mcp.domain.policy import DialPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "tests" / "domain" / "test_policy_verdicts.py"

@@ -23,7 +23,7 @@ import pytest
 from phonenumbers import shortnumberinfo
 
 from caller_mcp.errors import InvalidInput, PolicyViolation
-from caller_mcp.policy import REFUSED_TYPES, DialPolicy, _may_be_short_or_emergency, check_e164
+from caller_mcp.domain.policy import REFUSED_TYPES, DialPolicy, _may_be_short_or_emergency, check_e164
 
 # -- the reference: DialPolicy.check before issue 10, unchanged ------------------------------------
 
