@@ -57,6 +57,18 @@ def _kind(provider: Provider) -> str:
     return "sandbox" if provider.sandbox else "REAL, paid"
 
 
+def script_not_sent(provider: Provider) -> str:
+    """What a call answer, dry run and question say when ``provider`` takes no caller script
+    (capability ``per_call_script``; TalkifAI, seed 004: the call carries no prompt); else ``""``."""
+    if provider.capabilities.per_call_script:
+        return ""
+    return (
+        f"The {provider.name} agent assigned to the calling number speaks with its own prompt (set in the "
+        f"provider's studio); the business description and scenario were checked and recorded here but "
+        f"not sent to {provider.name}'s agent."
+    )
+
+
 # -- single call ------------------------------------------------------------------------------
 
 
@@ -88,7 +100,8 @@ class CallPlan:
         return (
             f"Place a {_kind(self.provider)} phone call to {self.to_number}?\n"
             f"Scenario: {script.scenario}\nBusiness: {inputs.clip(script.business_description, 200)}\n"
-            f"(plan {self.fingerprint})"
+            + (f"{unsent}\n" if (unsent := script_not_sent(self.provider)) else "")
+            + f"(plan {self.fingerprint})"
         )
 
 
@@ -208,7 +221,8 @@ async def place_call(
             ok=True,
             status="dry_run",
             message="Dry run: every check passed and this is the exact request; nothing was dialled."
-            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else ""),
+            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else "")
+            + (f" {unsent}" if (unsent := script_not_sent(provider)) else ""),
             to_number=plan.to_number,
             scenario=plan.scenario,
             provider=provider.name,
@@ -241,18 +255,22 @@ async def place_call(
         f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
         "before placing it again, or the number may ring twice.",
     )
+    # A provider whose request blocks until the callee answers says how the call went
+    # (TalkifAI: answered, or no_answer on its 408); the others only accepted it: initiated.
+    status = placed.status or "initiated"
     store.record_call_outcome(
         call_id,
-        status="initiated",
+        status=status,
         conversation_id=placed.provider_ref,
         call_sid=placed.telephony_ref,
         phone_provider=placed.line,
     )
-    logger.info("call %s initiated (%s)", call_id, provider.name)
+    logger.info("call %s %s (%s)", call_id, status, provider.name)
+    message = placed.message if placed.status and placed.message else "Call initiated."
     return PlaceCallResult(
         ok=True,
-        status="initiated",
-        message="Call initiated.",
+        status=status,
+        message=message + (f" {unsent}" if (unsent := script_not_sent(provider)) else ""),
         to_number=plan.to_number,
         scenario=plan.scenario,
         call_sid=placed.telephony_ref,

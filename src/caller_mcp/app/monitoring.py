@@ -88,8 +88,18 @@ async def get_call(
     wait = inputs.wait_seconds(wait_seconds)
     record, provider_ref = _locate(services, call_id)
     provider = services.provider(record.provider if record is not None else None)
-    if provider_ref is None:  # refused, interrupted or outcome unknown: nothing to ask about
+    if provider_ref is None:  # refused, interrupted, outcome unknown or unanswered: nothing to ask about
         return _record_result(services, provider, record)  # type: ignore[arg-type]
+    if record is not None and not provider.capabilities.read_call:
+        # A provider that cannot read calls back (TalkifAI: nothing documents how its room_name
+        # maps to a call id): the local record is all there is, and the answer says so.
+        answer = _record_result(services, provider, record)
+        answer.error = (
+            f"{provider.name} cannot be asked about this call (its reference {provider_ref} is not a call id "
+            "it can be read by): this is the local record of what the dial answered; no later status, "
+            "duration or transcript is known."
+        )
+        return answer
     services.require(provider, "read_call")
     start = services.monotonic()
     deadline = start + wait
