@@ -24,7 +24,7 @@ from typing import Any
 from ..domain import inputs
 from ..domain.batches import RETRIED_RECIPIENT_STATUSES, BatchRecipientRequest, BatchReport, BatchRequest
 from ..domain.caps import CAP_WINDOW_SECS
-from ..domain.calls import CallRequest
+from ..domain.calls import CallRequest, PlacedCall
 from ..domain.policy import check_e164
 from ..domain.script import CallerScript, build_script
 from ..errors import CallerError, InvalidInput, NotConfirmed, PolicyViolation
@@ -248,9 +248,55 @@ async def place_call(
     )
     if not new:
         return _duplicate_answer(services, plan, record)
+    unsent = script_not_sent(provider)
+    if provider.capabilities.dial_blocks and services.background is not None:
+        # The request holds until the callee answers (TalkifAI: up to 60 s, past a tool call's
+        # patience): send it in the background; get_call follows the record it writes.
+        services.background.start_soon(_dial_in_background, services, provider, call_id, plan.request)
+        return PlaceCallResult(
+            ok=True,
+            status="dialling",
+            message=(
+                f"Dialling: {provider.name} holds the request until the callee answers (up to a minute). "
+                f"Follow with get_call(call_id={call_id!r}, wait_seconds=60): answered, no_answer or failed."
+                + (f" {unsent}" if unsent else "")
+            ),
+            to_number=plan.to_number,
+            scenario=plan.scenario,
+            call_id=call_id,
+            provider=provider.name,
+            sandbox=provider.sandbox,
+            note=services.note(provider),
+        )
+    placed = await _dial(services, provider, call_id, plan.request)
+    status = placed.status or "initiated"
+    message = placed.message if placed.status and placed.message else "Call initiated."
+    return PlaceCallResult(
+        ok=True,
+        status=status,
+        message=message + (f" {unsent}" if unsent else ""),
+        to_number=plan.to_number,
+        scenario=plan.scenario,
+        call_sid=placed.telephony_ref,
+        conversation_id=placed.provider_ref,
+        call_id=call_id,
+        provider=provider.name,
+        sandbox=provider.sandbox,
+        phone_provider=placed.line,
+        note=services.note(provider),
+        raw=placed.raw,
+    )
+
+
+async def _dial(services: Services, provider: Provider, call_id: str, request: CallRequest) -> PlacedCall:
+    """Send the call-placing request of the ``dialling`` record ``call_id`` and write its outcome.
+
+    Raises:
+        ProviderError: as :meth:`Dialer.place_call` (its failure already recorded).
+    """
     store = services.store
     placed = await recorded(
-        provider.place_call(plan.request),
+        provider.place_call(request),
         lambda status, error: store.record_call_outcome(call_id, status=status, error=error),
         f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
         "before placing it again, or the number may ring twice.",
@@ -266,22 +312,18 @@ async def place_call(
         phone_provider=placed.line,
     )
     logger.info("call %s %s (%s)", call_id, status, provider.name)
-    message = placed.message if placed.status and placed.message else "Call initiated."
-    return PlaceCallResult(
-        ok=True,
-        status=status,
-        message=message + (f" {unsent}" if (unsent := script_not_sent(provider)) else ""),
-        to_number=plan.to_number,
-        scenario=plan.scenario,
-        call_sid=placed.telephony_ref,
-        conversation_id=placed.provider_ref,
-        call_id=call_id,
-        provider=provider.name,
-        sandbox=provider.sandbox,
-        phone_provider=placed.line,
-        note=services.note(provider),
-        raw=placed.raw,
-    )
+    return placed
+
+
+async def _dial_in_background(services: Services, provider: Provider, call_id: str, request: CallRequest) -> None:
+    """:func:`_dial` as a background task: its outcome is in the store; a failure is logged, never
+    raised into the server's task group (that would stop the server)."""
+    try:
+        await _dial(services, provider, call_id, request)
+    except CallerError as exc:
+        logger.info("call %s did not go through: %s", call_id, exc)
+    except Exception:
+        logger.exception("call %s: unexpected failure in the background dial", call_id)
 
 
 # -- batch ------------------------------------------------------------------------------------

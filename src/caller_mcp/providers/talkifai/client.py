@@ -40,8 +40,9 @@ STATUS_HINTS = {
 }
 
 #: TalkifAI's outbound call carries no prompt: the agent assigned to ``from_number`` in Studio
-#: speaks with its own. Batches and reading calls back are not built yet.
-CAPABILITIES = Capabilities(per_call_script=False, batches=False, batch_retry=False, read_call=False)
+#: speaks with its own; it blocks until answered (up to 60 s). Batches and reading calls back are
+#: not built yet.
+CAPABILITIES = Capabilities(per_call_script=False, batches=False, batch_retry=False, read_call=False, dial_blocks=True)
 
 
 class TalkifaiProvider:
