@@ -70,7 +70,7 @@ def test_caller_mcp_sandbox_flag_requests_the_sandbox(monkeypatch):
 def test_unknown_provider_is_a_config_error_naming_the_variable_and_the_choices():
     settings = make(caller_mcp_provider="twilio")
     for ask in (settings.provider_choice, settings.default_provider, settings.sandbox_requested):
-        with pytest.raises(ConfigError, match="CALLER_MCP_PROVIDER must be one of elevenlabs, sandbox"):
+        with pytest.raises(ConfigError, match="CALLER_MCP_PROVIDER must be one of elevenlabs, talkifai, sandbox"):
             ask()
 
 

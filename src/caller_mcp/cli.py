@@ -1,7 +1,8 @@
 """The ``caller-mcp`` console script.
 
 - ``caller-mcp`` (no arguments): serve MCP over stdio. stdout carries JSON-RPC only; logs go to stderr.
-- ``caller-mcp sandbox-api [--port N] [--host H] [--speed X]``: serve the ElevenLabs emulator over HTTP.
+- ``caller-mcp sandbox-api [--provider elevenlabs|talkifai] [--port N] [--host H] [--speed X]``: serve a
+  provider's emulator over HTTP.
 """
 
 from __future__ import annotations
@@ -52,13 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox = sub.add_parser(
         "sandbox-api",
-        help="serve the ElevenLabs emulator over HTTP on loopback",
-        description="Serve the ElevenLabs emulator over HTTP on loopback. No real phone is ever dialled.",
+        help="serve a provider emulator (ElevenLabs or TalkifAI) over HTTP on loopback",
+        description="Serve the ElevenLabs (default) or TalkifAI emulator over HTTP on loopback. No real phone is ever dialled.",
     )
     sandbox.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     sandbox.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1, loopback only)")
     sandbox.add_argument("--speed", type=_positive, default=1.0, help="sandbox seconds per real second (default 1)")
-    sandbox.add_argument("--api-key", default=None, help="the xi-api-key it accepts (default 'sandbox')")
+    sandbox.add_argument("--api-key", default=None, help="the key it accepts (default: the emulator's own)")
+    sandbox.add_argument(
+        "--provider", choices=("elevenlabs", "talkifai"), default="elevenlabs", help="which emulator (default elevenlabs)"
+    )
     return parser
 
 
@@ -83,16 +87,23 @@ def main(argv: list[str] | None = None) -> int:
 def _serve_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .providers.elevenlabs.config import SANDBOX_API_KEY
-    from .sandbox import create_app
+    if args.provider == "talkifai":
+        from .providers.talkifai.config import SANDBOX_API_KEY, SANDBOX_FROM_NUMBER
+        from .sandbox.talkifai import create_app
 
+        what = f"TalkifAI API (Bearer key: %s; from_number {SANDBOX_FROM_NUMBER})"
+    else:
+        from .providers.elevenlabs.config import SANDBOX_API_KEY
+        from .sandbox import create_app
+
+        what = "ElevenLabs API (xi-api-key: %s)"
     _configure_logging("INFO")
     app = create_app(api_key=args.api_key or SANDBOX_API_KEY, speed=args.speed)
     logging.getLogger("caller_mcp").info(
-        "Sandbox ElevenLabs API on http://%s:%s (xi-api-key: %s). No real phone is ever dialled.",
+        "Sandbox " + what + " on http://%s:%s. No real phone is ever dialled.",
+        "<custom>" if args.api_key else SANDBOX_API_KEY,
         args.host,
         args.port,
-        "<custom>" if args.api_key else SANDBOX_API_KEY,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -26,6 +26,8 @@ class Capabilities:
         read_call: a call's status, outcome and transcript can be read back.
         cost_estimate: a price can be estimated before dialling.
         webhooks: the provider pushes signed results.
+        dial_blocks: the call-placing request is held until the callee answers (TalkifAI: up to
+            60 s), so the app sends it in the background and answers ``dialling`` at once.
     """
 
     per_call_script: bool = False
@@ -34,6 +36,7 @@ class Capabilities:
     read_call: bool = False
     cost_estimate: bool = False
     webhooks: bool = False
+    dial_blocks: bool = False
 
     def missing(self, *names: str) -> list[str]:
         """The capability names among ``names`` that this provider lacks."""

@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 #: ``CALLER_MCP_PROVIDER`` values: a provider, or ``sandbox`` (ElevenLabs' emulator; kept from
 #: the first release, when the sandbox was named like a provider).
-PROVIDER_CHOICES = ("elevenlabs", "sandbox")
+PROVIDER_CHOICES = ("elevenlabs", "talkifai", "sandbox")
 #: Said in every sandbox answer, by the tools and by the emulator.
 SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 
@@ -26,6 +26,9 @@ SANDBOX_NOTE = "Sandbox: no real phone was dialled."
 DEFAULT_CONNECT_TIMEOUT_SECS = 5.0
 #: Seconds to wait for the provider's answer once the request is sent (``CALLER_MCP_READ_TIMEOUT_SECS``).
 DEFAULT_READ_TIMEOUT_SECS = 20.0
+#: TalkifAI's outbound call blocks until the callee answers and gives up with 408 after 60 s
+#: (seed 004), so its read timeout must outlast that (``TALKIFAI_READ_TIMEOUT_SECS``).
+DEFAULT_TALKIFAI_READ_TIMEOUT_SECS = 65.0
 DEFAULT_MAX_CALLS_PER_HOUR = 60
 DEFAULT_MAX_BATCH_SIZE = 1_000
 CONFIRM_MODES = ("always", "batch", "never")
@@ -47,7 +50,14 @@ class Settings(BaseSettings):
     )
     elevenlabs_api_base: str = Field(default="https://api.elevenlabs.io", description="Base URL of the ElevenLabs API.")
     elevenlabs_phone_provider: str = Field(default="auto", description="twilio | sip_trunk | auto.")
-    caller_mcp_provider: str | None = Field(default=None, description="elevenlabs | sandbox; unset = by the keys.")
+    # TalkifAI (seed 004): the agent assigned to TALKIFAI_FROM_NUMBER in TalkifAI Studio speaks.
+    talkifai_api_key: SecretStr | None = Field(default=None, description="TalkifAI API key (Bearer).")
+    talkifai_from_number: str | None = Field(default=None, description="Registered TalkifAI number, E.164.")
+    talkifai_api_base: str = Field(default="https://api.talkifai.dev", description="Base URL of the TalkifAI API.")
+    talkifai_read_timeout_secs: float = Field(default=DEFAULT_TALKIFAI_READ_TIMEOUT_SECS, gt=0, le=300)
+    caller_mcp_provider: str | None = Field(
+        default=None, description="elevenlabs | talkifai | sandbox; unset = by the keys."
+    )
     caller_mcp_sandbox: bool = Field(default=False, description="Force the providers' sandbox emulators.")
     caller_mcp_db: Path | None = Field(default=None, description="SQLite file; default in the user data dir.")
     caller_mcp_log_level: str = Field(default="WARNING", description="Log level of the stderr log.")

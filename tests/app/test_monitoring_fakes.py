@@ -185,12 +185,22 @@ async def test_get_call_of_an_outcome_unknown_call_answers_from_the_record_witho
     assert answer.status == "unknown" and answer.error == "lost" and provider.reads == []
 
 
-async def test_get_call_without_read_capability_names_provider_and_capability(make_services):
+async def test_get_call_without_read_capability_answers_from_the_record_and_says_what_is_unknown(make_services):
     lacking = FakeProvider("dialonly", capabilities=Capabilities(per_call_script=True))
     services = make_services(lacking)
     call_id = await placed_call(services)
+    answer = await monitoring.get_call(services, call_id)
+    assert answer.call_id == call_id and answer.provider == "dialonly"
+    assert answer.error.startswith("dialonly cannot be asked about this call")
+    assert "no later status, duration or transcript is known" in answer.error
+    assert lacking.reads == []
+
+
+async def test_get_call_of_an_unrecorded_reference_without_read_capability_is_not_supported(make_services):
+    lacking = FakeProvider("dialonly", capabilities=Capabilities(per_call_script=True))
+    services = make_services(lacking)
     with pytest.raises(NotSupported) as caught:
-        await monitoring.get_call(services, call_id)
+        await monitoring.get_call(services, "conv_elsewhere_1")
     assert str(caught.value) == "The dialonly provider does not support reading a call's status and transcript."
     assert lacking.reads == []
 

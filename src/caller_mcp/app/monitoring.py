@@ -88,12 +88,34 @@ async def get_call(
     wait = inputs.wait_seconds(wait_seconds)
     record, provider_ref = _locate(services, call_id)
     provider = services.provider(record.provider if record is not None else None)
-    if provider_ref is None:  # refused, interrupted or outcome unknown: nothing to ask about
-        return _record_result(services, provider, record)  # type: ignore[arg-type]
-    services.require(provider, "read_call")
     start = services.monotonic()
     deadline = start + wait
     delay = FIRST_POLL_DELAY_SECS
+    # A dial still under way (TalkifAI's request holds until answered, sent in the background):
+    # its outcome lands in the store, so follow the store until it does or the wait is over.
+    while record is not None and record.status == "dialling" and (now := services.monotonic()) < deadline:
+        pause = min(delay, deadline - now)
+        if progress is not None:
+            await progress(round(now - start, 1), wait, f"dialling (ringing) after {now - start:.0f} s; next check in {pause:.1f} s")
+        await services.sleep(pause)
+        delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
+        record = services.store.get_call(record.call_id)
+        provider_ref = record.conversation_id if record is not None else None
+    if provider_ref is None:  # dialling, refused, interrupted, outcome unknown or unanswered: nothing to ask about
+        answer = _record_result(services, provider, record)  # type: ignore[arg-type]
+        answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
+        return answer
+    if record is not None and not provider.capabilities.read_call:
+        # A provider that cannot read calls back (TalkifAI: nothing documents how its room_name
+        # maps to a call id): the local record is all there is, and the answer says so.
+        answer = _record_result(services, provider, record)
+        answer.error = (
+            f"{provider.name} cannot be asked about this call (its reference {provider_ref} is not a call id "
+            "it can be read by): this is the local record of what the dial answered; no later status, "
+            "duration or transcript is known."
+        )
+        return answer
+    services.require(provider, "read_call")
     while True:
         report = await _read(provider, provider_ref, known=record is not None)
         status = report.status if report is not None else "queued"

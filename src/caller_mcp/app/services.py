@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ..domain.caps import Caps
 from ..domain.policy import DialPolicy
@@ -38,6 +39,9 @@ class Services:
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], float] = time.time
+    #: Where dials that block until answered run (the server's lifespan task group, so a graceful
+    #: stop waits for them); ``None`` outside a server: such dials then run inline.
+    background: TaskGroup | None = field(default=None, repr=False)
     _store: SqliteStore | None = field(default=None, repr=False)
     _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
 

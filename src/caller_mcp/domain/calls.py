@@ -27,10 +27,19 @@ CALL_STATUSES = ("queued", "ringing", "in_progress", "processing", "done", "fail
 #: Statuses after which nothing changes any more.
 FINAL_STATUSES = frozenset({"done", "failed", "unknown"})
 #: Local record statuses (``store/``) before the provider reports: intent written, accepted,
-#: refused (nothing dialled), or the request may have arrived without an answer.
-RECORD_STATUSES = ("dialling", "initiated", "failed", "outcome_unknown")
+#: refused (nothing dialled), or the request may have arrived without an answer; and, for a
+#: provider whose call-placing request blocks until the callee answers (TalkifAI, seed 004), the
+#: answer itself: ``answered`` or ``no_answer`` (rang unanswered, e.g. TalkifAI's 408).
+RECORD_STATUSES = ("dialling", "initiated", "answered", "no_answer", "failed", "outcome_unknown")
 #: Local record status → normalised status.
-_RECORD = {"dialling": "queued", "initiated": "queued", "failed": "failed", "outcome_unknown": "unknown"}
+_RECORD = {
+    "dialling": "queued",
+    "initiated": "queued",
+    "answered": "in_progress",
+    "no_answer": "failed",
+    "failed": "failed",
+    "outcome_unknown": "unknown",
+}
 #: The analysis verdicts a provider may give on a call.
 OUTCOMES = ("success", "failure", "unknown")
 
@@ -101,6 +110,9 @@ class PlacedCall:
         telephony_ref: Twilio call SID or SIP call id, when given.
         line: how the call left the provider (``twilio``, ``sip_trunk``), when it says.
         raw: the provider's JSON answer as received (never holds a secret).
+        status: ``None`` when the provider only accepted the call (ElevenLabs: record it as
+            ``initiated``); a :data:`RECORD_STATUSES` value when its answer already tells how the
+            call went (TalkifAI blocks until ``answered``, or says ``no_answer`` with a 408).
     """
 
     message: str
@@ -108,6 +120,7 @@ class PlacedCall:
     telephony_ref: str | None = None
     line: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
 
 
 @dataclass(frozen=True)

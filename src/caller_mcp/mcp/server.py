@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
@@ -68,7 +69,14 @@ def build_server(settings: Settings, *, transport: Any = None, services: Service
         app = services or bootstrap(settings, transport=transport)
         running["services"] = app
         try:
-            yield AppContext(services=app)
+            # Dials that block until answered (TalkifAI) run in this task group: a graceful stop
+            # waits for them, so their outcome is written before the providers close.
+            async with anyio.create_task_group() as background:
+                app.background = background
+                try:
+                    yield AppContext(services=app)
+                finally:
+                    app.background = None
         finally:
             running.pop("services", None)
             await app.aclose()

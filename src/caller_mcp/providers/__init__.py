@@ -15,7 +15,7 @@ from ..ports import Provider
 from ..settings import Settings
 
 #: Provider name → the module that builds it (imported on first use: start-up never needs it).
-REGISTRY = {"elevenlabs": "caller_mcp.providers.elevenlabs"}
+REGISTRY = {"elevenlabs": "caller_mcp.providers.elevenlabs", "talkifai": "caller_mcp.providers.talkifai"}
 
 
 def build_provider(name: str, settings: Settings, *, transport: Any = None) -> Provider:

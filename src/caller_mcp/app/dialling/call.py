@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ...domain import inputs
 from ...domain.caps import CAP_WINDOW_SECS
-from ...domain.calls import CallRequest
+from ...domain.calls import CallRequest, PlacedCall
 from ...domain.policy import check_e164
 from ...domain.script import build_script
 from ...errors import CallerError, InvalidInput, NotConfirmed
@@ -22,7 +22,7 @@ from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import PlaceCallResult
 from ..services import Services
-from .common import check_hourly, fingerprint, kind
+from .common import check_hourly, fingerprint, kind, script_not_sent
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class CallPlan:
         return (
             f"Place a {kind(self.provider)} phone call to {self.to_number}?\n"
             f"Scenario: {script.scenario}\nBusiness: {inputs.clip(script.business_description, 200)}\n"
-            f"(plan {self.fingerprint})"
+            + (f"{unsent}\n" if (unsent := script_not_sent(self.provider)) else "")
+            + f"(plan {self.fingerprint})"
         )
 
 
@@ -162,7 +163,8 @@ async def place_call(
             ok=True,
             status="dry_run",
             message="Dry run: every check passed and this is the exact request; nothing was dialled."
-            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else ""),
+            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else "")
+            + (f" {unsent}" if (unsent := script_not_sent(provider)) else ""),
             to_number=plan.to_number,
             scenario=plan.scenario,
             dry_run=True,
@@ -186,25 +188,31 @@ async def place_call(
     )
     if not new:
         return _duplicate_answer(services, plan, record)
-    store = services.store
-    placed = await recorded(
-        provider.place_call(plan.request),
-        lambda status, error: store.record_call_outcome(call_id, status=status, error=error),
-        f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
-        "before placing it again, or the number may ring twice.",
-    )
-    store.record_call_outcome(
-        call_id,
-        status="initiated",
-        conversation_id=placed.provider_ref,
-        call_sid=placed.telephony_ref,
-        phone_provider=placed.line,
-    )
-    logger.info("call %s initiated (%s)", call_id, provider.name)
+    unsent = script_not_sent(provider)
+    if provider.capabilities.dial_blocks and services.background is not None:
+        # The request holds until the callee answers (TalkifAI: up to 60 s, past a tool call's
+        # patience): send it in the background; get_call follows the record it writes.
+        services.background.start_soon(_dial_in_background, services, provider, call_id, plan.request)
+        return PlaceCallResult(
+            ok=True,
+            status="dialling",
+            message=(
+                f"Dialling: {provider.name} holds the request until the callee answers (up to a minute). "
+                f"Follow with get_call(call_id={call_id!r}, wait_seconds=50): answered, no_answer or failed."
+                + (f" {unsent}" if unsent else "")
+            ),
+            to_number=plan.to_number,
+            scenario=plan.scenario,
+            call_id=call_id,
+            **services.answered_by(provider),
+        )
+    placed = await _dial(services, provider, call_id, plan.request)
+    status = placed.status or "initiated"
+    message = placed.message if placed.status and placed.message else "Call initiated."
     return PlaceCallResult(
         ok=True,
-        status="initiated",
-        message="Call initiated.",
+        status=status,
+        message=message + (f" {unsent}" if unsent else ""),
         to_number=plan.to_number,
         scenario=plan.scenario,
         call_sid=placed.telephony_ref,
@@ -214,3 +222,41 @@ async def place_call(
         **services.answered_by(provider),
         raw=placed.raw,
     )
+
+
+async def _dial(services: Services, provider: Provider, call_id: str, request: CallRequest) -> PlacedCall:
+    """Send the call-placing request of the ``dialling`` record ``call_id`` and write its outcome.
+
+    Raises:
+        ProviderError: as :meth:`Dialer.place_call` (its failure already recorded).
+    """
+    store = services.store
+    placed = await recorded(
+        provider.place_call(request),
+        lambda status, error: store.record_call_outcome(call_id, status=status, error=error),
+        f"It is recorded as call {call_id} with status outcome_unknown. Check the provider's call history "
+        "before placing it again, or the number may ring twice.",
+    )
+    # A provider whose request blocks until the callee answers says how the call went
+    # (TalkifAI: answered, or no_answer on its 408); the others only accepted it: initiated.
+    status = placed.status or "initiated"
+    store.record_call_outcome(
+        call_id,
+        status=status,
+        conversation_id=placed.provider_ref,
+        call_sid=placed.telephony_ref,
+        phone_provider=placed.line,
+    )
+    logger.info("call %s %s (%s)", call_id, status, provider.name)
+    return placed
+
+
+async def _dial_in_background(services: Services, provider: Provider, call_id: str, request: CallRequest) -> None:
+    """:func:`_dial` as a background task: its outcome is in the store; a failure is logged, never
+    raised into the server's task group (that would stop the server)."""
+    try:
+        await _dial(services, provider, call_id, request)
+    except CallerError as exc:
+        logger.info("call %s did not go through: %s", call_id, exc)
+    except Exception:
+        logger.exception("call %s: unexpected failure in the background dial", call_id)

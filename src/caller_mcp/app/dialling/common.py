@@ -27,6 +27,18 @@ def kind(provider: Provider) -> str:
 
 
 
+def script_not_sent(provider: Provider) -> str:
+    """What a call answer, dry run and question say when ``provider`` takes no caller script
+    (capability ``per_call_script``; TalkifAI, seed 004: the call carries no prompt); else ``""``."""
+    if provider.capabilities.per_call_script:
+        return ""
+    return (
+        f"The {provider.name} agent assigned to the calling number speaks with its own prompt (set in the "
+        f"provider's studio); the business description and scenario were checked and recorded here but "
+        f"not sent to {provider.name}'s agent."
+    )
+
+
 def check_hourly(services: Services, provider: Provider, dials: int, *, batch: bool) -> None:
     """Apply both caps to ``dials`` more dials (read only: the decision that counts is taken
     again when the intent is written).

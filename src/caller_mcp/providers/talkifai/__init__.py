@@ -1,0 +1,43 @@
+"""The TalkifAI provider (seed 004): settings, HTTP client and JSON mapping; its sandbox is
+``caller_mcp.sandbox.talkifai``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ...settings import Settings
+from .client import CAPABILITIES, TalkifaiProvider
+from .config import TalkifaiConfig, resolve
+
+NAME = "talkifai"
+
+
+def build(settings: Settings, *, transport: Any = None) -> TalkifaiProvider:
+    """Build the TalkifAI provider from ``settings``.
+
+    Args:
+        transport: an ``httpx`` transport to use instead of the network. When ``None``, sandbox
+            mode mounts a fresh in-process emulator (``httpx.ASGITransport``) and real mode uses
+            the network.
+    Raises:
+        ConfigError: the settings are incomplete or invalid.
+    """
+    config = resolve(settings)
+    if transport is None and config.sandbox:
+        from ...sandbox.talkifai import create_app
+
+        transport = httpx.ASGITransport(
+            app=create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed)
+        )
+    client = httpx.AsyncClient(
+        base_url=config.api_base,
+        transport=transport,
+        timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
+        headers={"user-agent": "caller-mcp"},
+    )
+    return TalkifaiProvider(config, client)
+
+
+__all__ = ["CAPABILITIES", "NAME", "TalkifaiConfig", "TalkifaiProvider", "build", "resolve"]
