@@ -1,4 +1,4 @@
-"""``input_schema`` and ``output_schema`` on small pydantic models: compact, portable, strict."""
+"""``input_schema`` on small pydantic models: compact, portable, strict."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, Field, TypeAdapter
 
-from caller_mcp.mcp.schema import input_schema, output_schema
+from caller_mcp.mcp.schema import input_schema
 
 
 class Item(BaseModel):
@@ -24,19 +24,6 @@ class Arguments(BaseModel):
     dry_run: bool = False
     items: list[str | Item] = Field(default_factory=list)
     extra: dict[str, Any] | None = None
-
-
-class Answer(BaseModel):
-    """An answer."""
-
-    status: str = Field(description="Status.")
-    provider: str
-    sandbox: bool = False
-    count: int = 0
-    transcript: list[Item] = Field(default_factory=list)
-    note: str | None = None
-    cost: float | None = Field(default=None, description="Credits.")
-    raw: dict[str, Any] = Field(default_factory=dict)
 
 
 def generated(model: type[BaseModel]) -> dict[str, Any]:
@@ -100,50 +87,6 @@ def test_input_schema_still_validates_what_the_model_accepts():
     jsonschema.Draft202012Validator(schema).validate(good)
     Arguments.model_validate(good)
     assert not jsonschema.Draft202012Validator(schema).is_valid({"scenario": "x"})  # to_number missing
-
-
-def test_output_schema_requires_the_fields_always_sent():
-    schema = output_schema(Answer)
-    assert schema["required"] == ["status", "provider", "sandbox", "count", "transcript", "raw"]
-    assert set(schema["properties"]) == set(Answer.model_fields)
-
-
-def test_output_schema_has_no_null_no_defaults_no_descriptions_no_titles():
-    schema = output_schema(Answer)
-    assert schema["properties"]["note"] == {"type": "string"}
-    assert schema["properties"]["cost"] == {"type": "number"}
-    assert schema["properties"]["sandbox"] == {"type": "boolean"}
-    assert schema["properties"]["status"] == {"type": "string"}
-    assert "title" not in schema and "description" not in schema
-    item = schema["$defs"]["Item"]
-    assert "required" not in item  # only the top level states what is always sent
-    assert item["properties"]["name"] == {"type": "string"}
-
-
-def test_answers_dumped_without_nulls_validate_and_nulls_do_not():
-    validator = jsonschema.Draft202012Validator(output_schema(Answer))
-    bare = Answer(status="done", provider="elevenlabs").model_dump(mode="json", exclude_none=True)
-    full = Answer(
-        status="done", provider="elevenlabs", sandbox=True, count=2, transcript=[Item(name="a", note="b")],
-        note="n", cost=1.5, raw={"k": [1]},
-    ).model_dump(mode="json", exclude_none=True)
-    validator.validate(bare)
-    validator.validate(full)
-    assert not validator.is_valid(Answer(status="done", provider="x").model_dump(mode="json"))  # note: null
-    assert not validator.is_valid({k: v for k, v in bare.items() if k != "sandbox"})
-
-
-def test_output_schema_of_a_model_with_only_required_fields():
-    class Small(BaseModel):
-        a: int
-        b: list[int]
-
-    schema = output_schema(Small)
-    assert schema == {
-        "properties": {"a": {"type": "integer"}, "b": {"items": {"type": "integer"}, "type": "array"}},
-        "required": ["a", "b"],
-        "type": "object",
-    }
 
 
 def test_a_plain_schema_passes_through_unchanged():

@@ -3,8 +3,8 @@
 What the SDK would otherwise do silently, or what reaches past its public surface:
 
 - its argument model ignores unknown arguments (``StrictTool.run`` refuses them);
-- the output schema it would derive (``StrictTool.output_schema`` replaces it) and the
-  ``structured_content`` of real answers, which must validate against it;
+- the output schema it would derive (``StrictTool.output_schema`` publishes none), and the
+  ``structured_content`` of real answers, which must still match each tool's answer model;
 - the input schemas it generates (``make_tool`` compacts them): no ``anyOf`` with null, no type
   arrays, titles at the top level only;
 - its stdio loop drops a line that is not JSON-RPC (``run_stdio``'s filter answers it). The
@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 import httpx
-import jsonschema
 import mcp_types
 import pytest
 from mcp import Client
@@ -29,6 +28,7 @@ from mcp_types import ElicitResult
 
 from caller_mcp.mcp.sdk import StrictTool, _classify_bad_line
 from caller_mcp.mcp.server import build_server
+from caller_mcp.mcp.tools import all_tools
 from caller_mcp.store import SqliteStore
 from tests.fakes import PIZZA
 
@@ -38,7 +38,7 @@ TOOLS = {
     "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
     "list_batches", "retry_batch", "cancel_batch",
 }
-#: Fields every answer of each tool carries (so its output schema must require them).
+#: Fields every answer of each tool carries.
 ALWAYS_PRESENT = {
     "set_business_context": {"description", "scenario", "scenario_is_default", "updated_at", "message"},
     "place_call": {"ok", "status", "message", "to_number", "scenario", "provider", "sandbox", "dry_run", "raw"},
@@ -133,31 +133,17 @@ def test_strict_tool_run_overrides_the_sdk_tool_run_with_the_same_signature():
 # -- (2) output schemas ---------------------------------------------------------------------------
 
 
-async def test_every_output_schema_requires_the_fields_always_present(connect):
+async def test_no_tool_publishes_an_output_schema(connect):
     tools = await list_tools(connect)
     assert set(tools) == TOOLS
-    for name, tool in tools.items():
-        schema = tool.output_schema
-        assert schema is not None and schema["type"] == "object", name
-        required = set(schema.get("required", ()))
-        assert ALWAYS_PRESENT[name] <= required, (name, ALWAYS_PRESENT[name] - required)
-        assert required <= set(schema["properties"]), name
-        for path, sub in walk(schema):
-            assert sub.get("type") != "null" and not isinstance(sub.get("type"), list), (name, path)
-            assert {"type": "null"} not in sub.get("anyOf", []), (name, path)
+    assert {name: tool.output_schema for name, tool in tools.items()} == dict.fromkeys(TOOLS)
 
 
-async def test_get_call_output_schema_requires_status_provider_sandbox_and_transcript(connect):
-    required = (await list_tools(connect))["get_call"].output_schema["required"]
-    assert {"status", "provider", "sandbox", "transcript"} <= set(required)
-    assert "transcript_uri" not in required and "cost" not in required  # left out when null
-
-
-async def test_structured_content_of_real_answers_validates_against_the_output_schemas(connect, clock):
+async def test_structured_content_of_real_answers_matches_the_answer_models_without_nulls(connect, clock):
     answers: dict[str, list[dict]] = {name: [] for name in TOOLS}
+    models = {tool.name: tool.answer_model for tool in all_tools()}
 
     async with connect() as client:
-        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
 
         async def call(name: str, arguments: dict) -> dict:
             result = await client.call_tool(name, arguments)
@@ -189,22 +175,10 @@ async def test_structured_content_of_real_answers_validates_against_the_output_s
     assert status["next_offset"] == 2
     for name, structured in answers.items():
         assert structured, f"no answer of {name} was checked"
-        validator = jsonschema.Draft202012Validator(schemas[name])
         for answer in structured:
-            validator.validate(answer)
+            models[name].model_validate(answer)
             assert ALWAYS_PRESENT[name] <= set(answer), (name, ALWAYS_PRESENT[name] - set(answer))
             assert None not in answer.values(), name
-
-
-def test_the_output_schemas_reject_a_missing_required_field_and_a_null():
-    from caller_mcp.app.results import CallResult
-    from caller_mcp.mcp.schema import output_schema
-
-    validator = jsonschema.Draft202012Validator(output_schema(CallResult))
-    good = CallResult(status="done", provider="elevenlabs", sandbox=True).model_dump(mode="json", exclude_none=True)
-    validator.validate(good)
-    assert not validator.is_valid({k: v for k, v in good.items() if k != "transcript"})
-    assert not validator.is_valid({**good, "summary": None})
 
 
 # -- (3) the stdio filter -------------------------------------------------------------------------

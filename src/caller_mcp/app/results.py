@@ -1,7 +1,7 @@
 """The answers of the use cases (and the one structured tool argument, a batch recipient).
 
-Pydantic models: the MCP layer sends them as structured content with their JSON schema as the
-tool's output schema, and the CLI reads them too. Kept lean on purpose: every field description
+Pydantic models: the MCP layer sends them as structured content (without null fields; no output
+schema is published, see :class:`~caller_mcp.mcp.sdk.StrictTool`), and the CLI reads them too. Kept lean on purpose: every field description
 is paid for in each conversation's context. ``sandbox: true`` means the provider's emulator
 answered and no real phone rang.
 """

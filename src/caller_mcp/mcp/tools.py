@@ -65,7 +65,7 @@ def _range(description: str, minimum: float, maximum: float) -> Any:
 
 
 def _result(model: BaseModel, *, exclude: set[str] | None = None, link: str | None = None) -> CallToolResult:
-    """Structured content = the model without null fields (as its output schema says); text =
+    """Structured content = the model without null fields; text =
     the same as compact JSON without ``exclude``d (bulky) fields and empty lists; ``link`` adds
     a resource link to it."""
     structured = model.model_dump(mode="json", exclude_none=True)
