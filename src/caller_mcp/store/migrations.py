@@ -2,14 +2,16 @@
 
 Tables are created if missing; columns added after the first release are added to databases
 that lack them; indexes are created if missing (version 4: the history queries stop reading all
-rows). ``PRAGMA user_version`` records the version a database was last opened with.
+rows; version 5: test runs, their units and verdicts). ``PRAGMA user_version`` records the version a database was last opened with.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+from .test_runs import TEST_RUN_SCHEMA
+
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -99,6 +101,7 @@ _INDEXES = (
 def migrate(db: sqlite3.Connection) -> None:
     """Bring ``db`` to :data:`SCHEMA_VERSION`: create what is missing, keep every row."""
     db.executescript(_SCHEMA)
+    db.executescript(TEST_RUN_SCHEMA)
     for table, added in _ADDED_COLUMNS.items():  # databases made by earlier versions
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for column, kind in added:

@@ -30,6 +30,7 @@ from typing import Any
 
 from .migrations import migrate
 from .records import BatchRecord, BusinessContext, CallRecord
+from .test_runs import TestRunQueries
 
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
 _LIVE_OWNERS: set[str] = set()
@@ -41,8 +42,8 @@ STALE_IN_FLIGHT_SECS = 600
 _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
 
-class SqliteStore:
-    """The SQLite store. One connection, used from the server's event-loop thread.
+class SqliteStore(TestRunQueries):
+    """The SQLite store (test-run queries in :mod:`.test_runs`). One connection, used from the server's event-loop thread.
 
     Args:
         path: the database file (created with its parent folder), or ``":memory:"``.
@@ -299,6 +300,7 @@ class SqliteStore:
             ("calls", "call_id", "dialling"),
             ("batches", "local_id", "submitting"),
             ("batch_retries", "retry_id", "retrying"),
+            ("test_runs", "run_id", "submitting"),
         ):
             rows = self._db.execute(
                 f"SELECT {key}, pid, owner, created_at FROM {table} WHERE status = ? AND (owner IS NULL OR owner != ?)",
