@@ -28,6 +28,12 @@ class Capabilities:
         webhooks: the provider pushes signed results.
         dial_blocks: the call-placing request is held until the callee answers (TalkifAI: up to
             60 s), so the app sends it in the background and answers ``dialling`` at once.
+        call_language: a per-call ``language`` for the caller (ISO 639-1).
+        call_voice: a per-call ``voice_id`` for the caller.
+        dynamic_variables: per-call ``dynamic_variables`` filled into the agent's ``{{name}}`` placeholders.
+        ring_timeout: a per-call (per-batch) ``ring_timeout_secs``.
+        batch_concurrency: a batch's ``target_concurrency_limit``.
+        recipient_ids: a batch recipient ``id`` of the caller's own, reported back per recipient.
     """
 
     per_call_script: bool = False
@@ -37,6 +43,12 @@ class Capabilities:
     cost_estimate: bool = False
     webhooks: bool = False
     dial_blocks: bool = False
+    call_language: bool = False
+    call_voice: bool = False
+    dynamic_variables: bool = False
+    ring_timeout: bool = False
+    batch_concurrency: bool = False
+    recipient_ids: bool = False
 
     def missing(self, *names: str) -> list[str]:
         """The capability names among ``names`` that this provider lacks."""
@@ -51,6 +63,12 @@ CAPABILITY_WORDS = {
     "read_call": "reading a call's status and transcript",
     "cost_estimate": "a cost estimate",
     "webhooks": "signed webhooks",
+    "call_language": "a per-call language (language)",
+    "call_voice": "a per-call voice (voice_id)",
+    "dynamic_variables": "dynamic variables (dynamic_variables)",
+    "ring_timeout": "a ringing timeout (ring_timeout_secs)",
+    "batch_concurrency": "a batch concurrency limit (target_concurrency_limit)",
+    "recipient_ids": "recipient ids of your own (recipients[].id)",
 }
 
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     )
     elevenlabs_api_base: str = Field(default="https://api.elevenlabs.io", description="Base URL of the ElevenLabs API.")
     elevenlabs_phone_provider: str = Field(default="auto", description="twilio | sip_trunk | auto.")
+    elevenlabs_script_mode: str = Field(default="override", description="override | variables (caller script).")
     # TalkifAI (seed 004): the agent assigned to TALKIFAI_FROM_NUMBER in TalkifAI Studio speaks.
     talkifai_api_key: SecretStr | None = Field(default=None, description="TalkifAI API key (Bearer).")
     talkifai_from_number: str | None = Field(default=None, description="Registered TalkifAI number, E.164.")

@@ -100,7 +100,7 @@ async def test_a_misspelt_argument_is_refused_naming_it_and_the_accepted_ones_an
     assert result.is_error
     message = text(result)
     assert "unknown argument goal;" in message
-    assert "place_call accepts allow_redial, business_description, dry_run, scenario, to_number" in message
+    assert "place_call accepts allow_redial, business_description, dry_run, dynamic_variables, language, ring_timeout_secs, scenario, to_number, voice_id" in message
     assert "Nothing was done." in message
     assert sandbox_app.state.sandbox.calls == {}
     assert SqliteStore(db_path).list_calls() == []

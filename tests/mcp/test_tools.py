@@ -35,7 +35,8 @@ async def test_tools_list_has_every_tool_with_annotations_and_descriptions(conne
     assert by_name["place_call"].annotations.destructive_hint is True
     assert "REAL, paid phone call" in by_name["place_call"].description
     assert set(by_name["place_call"].input_schema["properties"]) == {
-        "to_number", "business_description", "scenario", "allow_redial", "dry_run"
+        "to_number", "business_description", "scenario", "language", "voice_id", "dynamic_variables",
+        "ring_timeout_secs", "allow_redial", "dry_run"
     }
     assert set(by_name["submit_batch"].input_schema["properties"]) == {
         "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix", "dry_run"

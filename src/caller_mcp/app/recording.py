@@ -104,6 +104,9 @@ def remember_report(store: SqliteStore, provider: str, record: CallRecord | None
             termination_reason=report.termination_reason,
             duration_secs=report.duration_secs,
             started_at=report.started_at,
+            cost=report.cost.amount if report.cost else None,
+            cost_unit=report.cost.unit if report.cost else None,
+            cost_usd=report.cost_usd,
         )
     return record
 

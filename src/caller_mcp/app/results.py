@@ -153,6 +153,7 @@ class CallRecordResult(BaseModel):
     provider: str | None = None
     conversation_id: str | None = None
     batch_id: str | None = None
+    recipient_id: str | None = Field(default=None, description="Your id of the batch recipient.")
     outcome: str | None = None
     created_at: str
     error: str | None = None
@@ -199,6 +200,8 @@ class CallResult(BaseModel):
     to_number: str | None = None
     scenario: str | None = None
     batch_id: str | None = None
+    recipient_id: str | None = None
+    controls: dict[str, Any] | None = Field(default=None, description="language, voice_id, dynamic_variables, ring_timeout_secs sent.")
     started_at: str | None = None
     duration_secs: float | None = None
     termination_reason: str | None = None

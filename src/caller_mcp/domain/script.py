@@ -7,7 +7,9 @@ Every text here is carried over from seed 002 (``shared/reference/002_…``, "Ca
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from .overrides import NO_OVERRIDES, CallOverrides
 
 #: Seed 002: the scenario used when neither the call nor the business context names one.
 DEFAULT_SCENARIO = "check availability, complete a typical customer task, and avoid speaking to a human if possible"
@@ -24,6 +26,12 @@ CALLER_PROMPT_TEMPLATE = (
     "Caller goal: {scenario}\n"
     "\n"
     "Speak naturally, ask one thing at a time, and keep each response concise."
+)
+
+#: The caller prompt to paste into an ElevenLabs agent for ``ELEVENLABS_SCRIPT_MODE=variables``:
+#: seed 002's, with the description and goal left as ``{{…}}`` dynamic variables that each call fills.
+AGENT_PROMPT_TEMPLATE = CALLER_PROMPT_TEMPLATE.format(
+    business_description="{{business_description}}", scenario="{{scenario}}"
 )
 
 #: Seed 002's first message.
@@ -68,26 +76,25 @@ class CallerScript:
         scenario: the normalised caller goal.
         prompt: the system prompt for the caller (seed 002 "Caller Prompt").
         first_message: what the caller says first (seed 002 "First Message").
-        language: ISO 639-1 code of the language the caller speaks, ``None`` = the agent's own.
-        voice_id: the provider's voice for the caller, ``None`` = the agent's own.
-        dynamic_variables: values the provider fills into ``{{name}}`` placeholders.
+        overrides: language, voice, dynamic variables and ring time (``NO_OVERRIDES`` = the agent's own).
+
+    Frozen and hashable: recipients with the same description, scenario and overrides share one.
     """
 
     business_description: str
     scenario: str
     prompt: str
     first_message: str
-    language: str | None = None
-    voice_id: str | None = None
-    dynamic_variables: dict[str, str | int | float | bool] = field(default_factory=dict)
+    overrides: CallOverrides = NO_OVERRIDES
 
 
-def build_script(business_description: str, scenario: str) -> CallerScript:
+def build_script(business_description: str, scenario: str, overrides: CallOverrides = NO_OVERRIDES) -> CallerScript:
     """Fill seed 002's caller prompt and first message.
 
     Args:
         business_description: already trimmed, non-empty.
         scenario: already normalised (see :func:`normalize_scenario`), non-empty.
+        overrides: the call's controls (checked by :func:`caller_mcp.domain.overrides.overrides`).
     Returns:
         The :class:`CallerScript` for the call.
     """
@@ -96,4 +103,5 @@ def build_script(business_description: str, scenario: str) -> CallerScript:
         scenario=scenario,
         prompt=CALLER_PROMPT_TEMPLATE.format(business_description=business_description, scenario=scenario),
         first_message=FIRST_MESSAGE_TEMPLATE.format(scenario=scenario),
+        overrides=overrides,
     )

@@ -95,14 +95,26 @@ def _ask(question: str | None) -> Any:
 
 
 async def plan_call(
-    ctx: Context, to_number: str, business_description: str | None = None, scenario: str | None = None
+    ctx: Context,
+    to_number: str,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    language: str | None = None,
+    voice_id: str | None = None,
+    dynamic_variables: dict[str, Any] | None = None,
+    ring_timeout_secs: int | None = None,
 ) -> Planned[dialling.CallPlan]:
     """Resolver: plan ``place_call`` once (checks and the exact request).
 
     The dial policy needs no I/O; it runs on the event loop between two awaits, as the store does.
     """
     try:
-        return Planned(plan=dialling.plan_call(services_of(ctx), to_number, business_description, scenario))
+        plan = dialling.plan_call(
+            services_of(ctx), to_number, business_description, scenario,
+            language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
+            ring_timeout_secs=ring_timeout_secs,
+        )
+        return Planned(plan=plan)
     except CallerError as exc:
         return Planned(error=exc)
 

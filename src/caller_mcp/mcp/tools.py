@@ -31,6 +31,7 @@ from ..app.results import (
     SubmitBatchResult,
 )
 from ..domain.inputs import MAX_WAIT_SECS
+from ..domain.overrides import MAX_RING_TIMEOUT_SECS, MIN_RING_TIMEOUT_SECS
 from ..domain.policy import E164_PATTERN
 from ..errors import CallerError
 from .confirm import (
@@ -55,6 +56,13 @@ E164 = Field(description="Destination in E.164, e.g. +15551234567.", json_schema
 DESCRIPTION_ARG = Field(description="Who the business is; default: stored context.")
 SCENARIO_ARG = Field(description="Caller's goal, e.g. 'order a large pepperoni pizza'.")
 BATCH_ID_ARG = Field(description="From submit_batch or list_batches.")
+LANGUAGE_ARG = Field(description="ISO 639-1, e.g. es.")
+VOICE_ARG = Field(description="Provider voice id.")
+VARIABLES_ARG = Field(description="{{name}}: string/number/bool.")
+RING_ARG = Field(json_schema_extra={"minimum": MIN_RING_TIMEOUT_SECS, "maximum": MAX_RING_TIMEOUT_SECS})
+#: Dynamic variables: name → string, number or boolean (seed 001), checked by the use case, whose
+#: errors name the variable (the schema only says "object", to stay small).
+Variables = dict[str, Any]
 #: Comma-separated recipient statuses (each checked against ``RECIPIENT_STATUSES`` by the use case).
 STATUS_PATTERN = "^[a-z_]+(,[a-z_]+)*$"
 
@@ -115,6 +123,10 @@ async def place_call(
     planned: Annotated[Planned[dialling.CallPlan], Resolve(plan_call)],
     business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
     scenario: Annotated[str | None, SCENARIO_ARG] = None,
+    language: Annotated[str | None, LANGUAGE_ARG] = None,
+    voice_id: Annotated[str | None, VOICE_ARG] = None,
+    dynamic_variables: Annotated[Variables | None, VARIABLES_ARG] = None,
+    ring_timeout_secs: Annotated[int | None, RING_ARG] = None,
     allow_redial: Annotated[bool, Field(description="Ring again within the redial guard.")] = False,
     dry_run: Annotated[bool, Field(description="Check only; dial nothing.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_call)] = GO_AHEAD,

@@ -38,6 +38,7 @@ from ..providers.elevenlabs.config import (
     SANDBOX_PHONE_NUMBER_ID,
     SANDBOX_SIP_PHONE_NUMBER_ID,
 )
+from ..domain.script import AGENT_PROMPT_TEMPLATE
 from ..settings import SANDBOX_NOTE
 from .simulation import (
     BATCH_CONCURRENCY,
@@ -59,7 +60,21 @@ PHONE_NUMBERS = {
     SANDBOX_PHONE_NUMBER_ID: {"phone_number": "+15550100000", "label": "Sandbox Twilio line", "provider": "twilio"},
     SANDBOX_SIP_PHONE_NUMBER_ID: {"phone_number": "+15550100001", "label": "Sandbox SIP trunk", "provider": "sip_trunk"},
 }
-AGENTS = {SANDBOX_AGENT_ID: "Sandbox caller"}
+#: The agents the sandbox account holds, shaped like ``GET /v1/convai/agents/{agent_id}``'s
+#: fields caller-mcp reads: its LLM, its own prompt and first message (seed 002's caller prompt
+#: with ``{{business_description}}`` / ``{{scenario}}``, as the README tells users to paste), and
+#: which ``conversation_config_override`` fields it allows (``platform_settings.overrides``).
+AGENTS: dict[str, dict[str, Any]] = {
+    SANDBOX_AGENT_ID: {
+        "name": "Sandbox caller",
+        "llm": "gemini-2.0-flash",
+        "prompt": AGENT_PROMPT_TEMPLATE,
+        "first_message": "Hi, I'm calling about {{scenario}}.",
+        "language": "en",
+        "allowed_overrides": ("agent.prompt.prompt", "agent.first_message", "agent.language", "tts.voice_id"),
+    }
+}
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
 class SandboxClock:
@@ -147,9 +162,20 @@ class SandboxState:
     def new_call(
         self, *, agent_id: str, phone_provider: str, to_number: str, client_data: Any, started_at: float,
         attempt: int = 1, batch_id: str | None = None, recipient_id: str | None = None,
+        ring_timeout_secs: int | None = None,
     ) -> SimCall:
         n = next(self._counter)
-        agent = ((client_data or {}).get("conversation_config_override") or {}).get("agent") or {}
+        data = client_data or {}
+        override = data.get("conversation_config_override") or {}
+        agent = override.get("agent") or {}
+        own = AGENTS[agent_id]
+        variables = {name: str(value) for name, value in (data.get("dynamic_variables") or {}).items()}
+
+        def fill(text: str) -> str:  # ElevenLabs fills {{name}} from dynamic_variables
+            return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+        overridden = [path for path, value in _override_paths(override) if value is not None]
+        refused = [path for path in overridden if path not in own["allowed_overrides"]]
         call = SimCall(
             conversation_id=stable_id("conv", self.salt, n),
             call_sid=(
@@ -160,12 +186,16 @@ class SandboxState:
             agent_id=agent_id,
             phone_provider=phone_provider,
             to_number=to_number,
-            prompt=str((agent.get("prompt") or {}).get("prompt") or ""),
-            first_message=str(agent.get("first_message") or ""),
+            prompt=fill(str((agent.get("prompt") or {}).get("prompt") or own["prompt"])),
+            first_message=fill(str(agent.get("first_message") or own["first_message"])),
             started_at=started_at,
-            outcome=outcome_for(to_number, attempt),
+            outcome="override_refused" if refused else outcome_for(to_number, attempt),
+            refusal=f"Override for field '{refused[0]}' is not allowed by config." if refused else None,
+            language=str(agent.get("language") or own["language"]),
+            client_data=data,
             batch_id=batch_id,
             recipient_id=recipient_id,
+            ring_timeout_secs=ring_timeout_secs,
         )
         self.calls[call.conversation_id] = call
         return call
@@ -179,7 +209,7 @@ class SandboxState:
             "phone_provider": batch.phone_provider,
             "name": batch.name,
             "agent_id": batch.agent_id,
-            "agent_name": AGENTS.get(batch.agent_id, batch.agent_id),
+            "agent_name": AGENTS[batch.agent_id]["name"] if batch.agent_id in AGENTS else batch.agent_id,
             "created_at_unix": int(batch.created_at),
             "scheduled_time_unix": int(batch.scheduled_time),
             "total_calls_dispatched": sum(1 for s in statuses if s not in ("pending", "cancelled")),
@@ -219,15 +249,63 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _client_data(value: Any, *loc: str) -> dict[str, Any] | None:
+def _invalid(kind: str, msg: str, *loc: Any) -> _ApiError:
+    return _ApiError(422, [{"type": kind, "loc": ["body", *loc], "msg": msg}])
+
+
+def _override_paths(override: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The ``conversation_config_override`` fields caller-mcp may send, as ``(dotted path, value)``."""
+    agent = override.get("agent") or {}
+    return [
+        ("agent.prompt.prompt", (agent.get("prompt") or {}).get("prompt")),
+        ("agent.first_message", agent.get("first_message")),
+        ("agent.language", agent.get("language")),
+        ("tts.voice_id", (override.get("tts") or {}).get("voice_id")),
+    ]
+
+
+def _client_data(value: Any, *loc: Any) -> dict[str, Any] | None:
+    """Check ``conversation_initiation_client_data`` as the real API's schema does (``001_…``):
+    objects where objects go, strings for the prompt, first message, language and voice id, and
+    dynamic variables of string / number / boolean (or null)."""
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _ApiError(422, [{"type": "model_type", "loc": ["body", *loc], "msg": "Input should be an object"}])
-    agent = (value.get("conversation_config_override") or {}).get("agent")
-    if agent is not None and not isinstance(agent, dict):
-        raise _ApiError(422, [{"type": "model_type", "loc": ["body", *loc, "conversation_config_override", "agent"], "msg": "Input should be an object"}])
+        raise _invalid("model_type", "Input should be an object", *loc)
+    override = value.get("conversation_config_override")
+    if override is not None:
+        if not isinstance(override, dict):
+            raise _invalid("model_type", "Input should be an object", *loc, "conversation_config_override")
+        for part in ("agent", "tts"):
+            if override.get(part) is not None and not isinstance(override[part], dict):
+                raise _invalid("model_type", "Input should be an object", *loc, "conversation_config_override", part)
+        prompt = (override.get("agent") or {}).get("prompt")
+        if prompt is not None and not isinstance(prompt, dict):
+            raise _invalid("model_type", "Input should be an object", *loc, "conversation_config_override", "agent", "prompt")
+        for path, field_value in _override_paths(override):
+            if field_value is not None and not isinstance(field_value, str):
+                raise _invalid("string_type", "Input should be a valid string", *loc, "conversation_config_override", *path.split("."))
+    variables = value.get("dynamic_variables")
+    if variables is not None:
+        if not isinstance(variables, dict):
+            raise _invalid("dict_type", "Input should be a valid dictionary", *loc, "dynamic_variables")
+        for name, item in variables.items():
+            if item is not None and not isinstance(item, (str, int, float, bool)):
+                raise _invalid("union_tag_invalid", "Input should be a string, number or boolean", *loc, "dynamic_variables", name)
     return value
+
+
+def _telephony(body: dict[str, Any]) -> int | None:
+    """``telephony_call_config.ringing_timeout_secs`` of a request, checked (an integer, seconds)."""
+    config = body.get("telephony_call_config")
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise _invalid("model_type", "Input should be an object", "telephony_call_config")
+    timeout = config.get("ringing_timeout_secs")
+    if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0):
+        raise _invalid("int_type", "Input should be a positive integer", "telephony_call_config", "ringing_timeout_secs")
+    return timeout
 
 
 def create_app(
@@ -279,11 +357,12 @@ def create_app(
             if not isinstance(to_number, str) or not _E164.fullmatch(to_number):
                 raise _ApiError(422, [{"type": "value_error", "loc": ["body", "to_number"], "msg": "Value error, to_number must be in E.164 format"}])
             client_data = _client_data(body.get("conversation_initiation_client_data"), "conversation_initiation_client_data")
+            ring_timeout = _telephony(body)
             if outcome_for(to_number) == "rejected":
                 return {"success": False, "message": "Call could not be initiated: the carrier rejected the destination number.", "conversation_id": None, sid_field: None}
             call = state.new_call(
                 agent_id=agent_id, phone_provider=phone_provider, to_number=to_number,
-                client_data=client_data, started_at=state.clock(),
+                client_data=client_data, started_at=state.clock(), ring_timeout_secs=ring_timeout,
             )
             return {
                 "success": True,

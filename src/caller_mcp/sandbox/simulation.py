@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["completed", "voicemail", "no_answer", "busy", "rejected"]
+Outcome = Literal["completed", "voicemail", "no_answer", "busy", "rejected", "override_refused"]
 
 #: Destination numbers ending in these digits give these outcomes; any other number completes.
 MAGIC_SUFFIXES: dict[str, Outcome] = {
@@ -31,6 +31,8 @@ OUTCOME_TEXT = {
     "busy": "the line is busy; the call fails at once (answered on a batch retry)",
     "rejected": "the provider refuses to place the call (`success: false`; a batch recipient fails)",
 }
+#: Sandbox seconds a refused conversation lasts (an override the agent does not allow).
+_REFUSED_SECS = 1.0
 
 # Phases in sandbox seconds: (ringing, talking, processing) before the conversation is final.
 _TIMELINE: dict[str, tuple[float, float, float]] = {
@@ -39,6 +41,7 @@ _TIMELINE: dict[str, tuple[float, float, float]] = {
     "no_answer": (10.0, 0.0, 0.0),
     "busy": (1.0, 0.0, 0.0),
     "rejected": (0.0, 0.0, 0.0),
+    "override_refused": (_REFUSED_SECS, 0.0, 0.0),
 }
 TERMINATION_REASONS = {
     "completed": "Call ended by the caller after completing its goal.",
@@ -46,6 +49,7 @@ TERMINATION_REASONS = {
     "no_answer": "No answer.",
     "busy": "Line busy.",
     "rejected": "Call rejected by the carrier.",
+    "override_refused": "Override not allowed by the agent's configuration.",
 }
 #: Recipients dispatched at once by a sandbox batch, and seconds between two such waves.
 BATCH_CONCURRENCY = 2
@@ -91,13 +95,21 @@ class SimCall:
     outcome: Outcome
     batch_id: str | None = None
     recipient_id: str | None = None
+    #: Why the conversation was refused (an override the agent does not allow), if it was.
+    refusal: str | None = None
+    language: str = "en"
+    ring_timeout_secs: int | None = None
+    #: The ``conversation_initiation_client_data`` as received (echoed by the conversation GET).
+    client_data: dict[str, Any] = field(default_factory=dict)
 
     def phase(self, now: float) -> str:
         """The ElevenLabs conversation status at ``now``: ``initiated``, ``in-progress``,
         ``processing``, ``done`` or ``failed``."""
         ring, talk, process = _TIMELINE[self.outcome]
         elapsed = now - self.started_at
-        if self.outcome in ("no_answer", "busy", "rejected"):
+        if self.outcome == "no_answer" and self.ring_timeout_secs is not None:
+            ring = min(ring, float(self.ring_timeout_secs))  # telephony_call_config.ringing_timeout_secs
+        if self.outcome in ("no_answer", "busy", "rejected", "override_refused"):
             return "initiated" if elapsed < ring else "failed"
         if elapsed < ring:
             return "initiated"
@@ -128,7 +140,7 @@ class SimCall:
         metadata: dict[str, Any] = {
             "start_time_unix_secs": int(self.started_at),
             "call_duration_secs": self.duration_secs(now),
-            "termination_reason": TERMINATION_REASONS[self.outcome] if final else None,
+            "termination_reason": (self.refusal or TERMINATION_REASONS[self.outcome]) if final else None,
             "cost": self.duration_secs(now) * 10 if final else None,
             "phone_call": {
                 "direction": "outbound",
@@ -155,6 +167,7 @@ class SimCall:
             "metadata": metadata,
             "analysis": analysis,
             "has_audio": status == "done",
+            "conversation_initiation_client_data": self.client_data,
         }
 
 

@@ -2,7 +2,8 @@
 
 Tables are created if missing; columns added after the first release are added to databases
 that lack them; indexes are created if missing (version 4: the history queries stop reading all
-rows; version 5: test runs, their units and verdicts). ``PRAGMA user_version`` records the version a database was last opened with.
+rows; version 5: test runs, their units and verdicts; version 6: call overrides, recipient ids
+and costs). ``PRAGMA user_version`` records the version a database was last opened with.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sqlite3
 
 from .test_runs import TEST_RUN_SCHEMA
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -77,6 +78,13 @@ _ADDED_COLUMNS = {
         ("termination_reason", "TEXT"),
         ("duration_secs", "REAL"),
         ("started_at", "REAL"),
+        # Issue 12: the call's controls (JSON of CallOverrides.as_dict), the batch recipient's own
+        # id, and what the provider said it cost (cost in cost_unit; cost_usd where reported).
+        ("overrides", "TEXT"),
+        ("recipient_id", "TEXT"),
+        ("cost", "REAL"),
+        ("cost_unit", "TEXT"),
+        ("cost_usd", "REAL"),
     ),
     "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,11 @@ class BusinessContext:
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One row of the ``calls`` table (see the module docstring for ``status``)."""
+    """One row of the ``calls`` table (see ``sqlite.py``'s docstring for ``status``).
+
+    ``overrides`` is the JSON of the call's controls; ``recipient_id`` the caller's own id of a
+    batch recipient; ``cost`` is in ``cost_unit`` (``credits`` for ElevenLabs), ``cost_usd`` in USD.
+    """
 
     call_id: str
     created_at: float
@@ -38,6 +44,15 @@ class CallRecord:
     termination_reason: str | None = None
     duration_secs: float | None = None
     started_at: float | None = None
+    overrides: str | None = None
+    recipient_id: str | None = None
+    cost: float | None = None
+    cost_unit: str | None = None
+    cost_usd: float | None = None
+
+    def controls(self) -> dict[str, Any]:
+        """The call's recorded controls (language, voice_id, dynamic_variables, ring_timeout_secs); ``{}`` when none."""
+        return json.loads(self.overrides) if self.overrides else {}
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ class SqliteStore(TestRunQueries):
         guard_since: float | None,
         cap_window_start: float,
         check_cap: Callable[[list[tuple[float, int]]], None],
+        overrides: str | None = None,
     ) -> tuple[CallRecord, bool]:
         """Decide the redial guard and the hourly cap and write the ``dialling`` intent, all in one
         transaction, so any number of processes sharing the file behave as one.
@@ -122,6 +123,7 @@ class SqliteStore(TestRunQueries):
                 returned instead (``None``: no guard).
             cap_window_start: Unix time the hourly cap counts from.
             check_cap: called with :meth:`dials_since` ``(cap_window_start)``; raises to refuse.
+            overrides: the call's controls as JSON, stored with it (``None``: none).
         Returns:
             ``(record, True)`` for the new intent, or ``(earlier record, False)`` for a duplicate.
         Raises:
@@ -135,19 +137,30 @@ class SqliteStore(TestRunQueries):
             check_cap(self.dials_since(cap_window_start))
             self.record_call_intent(
                 call_id=call_id, provider=provider, to_number=to_number, scenario=scenario,
-                business_description=business_description,
+                business_description=business_description, overrides=overrides,
             )
         return self.get_call(call_id), True  # type: ignore[return-value]
 
     def record_call_intent(
-        self, *, call_id: str, provider: str, to_number: str, scenario: str, business_description: str
+        self,
+        *,
+        call_id: str,
+        provider: str,
+        to_number: str,
+        scenario: str,
+        business_description: str,
+        overrides: str | None = None,
     ) -> CallRecord:
-        """Write a ``dialling`` row before the provider request is sent; returns it."""
+        """Write a ``dialling`` row before the provider request is sent; returns it.
+
+        Args:
+            overrides: the call's controls as JSON (``CallOverrides.as_dict``), ``None`` for none.
+        """
         now = time.time()
         self._db.execute(
             "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
-            "business_description, status, owner, pid) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling', ?, ?)",
-            (call_id, now, now, provider, to_number, scenario, business_description, self.owner, os.getpid()),
+            "business_description, status, owner, pid, overrides) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling', ?, ?, ?)",
+            (call_id, now, now, provider, to_number, scenario, business_description, self.owner, os.getpid(), overrides),
         )
         return self.get_call(call_id)  # type: ignore[return-value]
 
@@ -199,15 +212,23 @@ class SqliteStore(TestRunQueries):
         termination_reason: str | None = None,
         duration_secs: float | None = None,
         started_at: float | None = None,
+        cost: float | None = None,
+        cost_unit: str | None = None,
+        cost_usd: float | None = None,
     ) -> None:
         """Store what the provider last reported on a call (normalised ``status`` and the
         provider's own value, outcome, termination reason, duration in seconds, start in Unix
-        seconds), so ``list_calls`` shows the last known state. Unknown ``call_id``: no-op."""
+        seconds, cost in ``cost_unit`` and in USD), so ``list_calls`` shows the last known state
+        and a batch's cost can be summed. Unknown ``call_id``: no-op."""
         self._db.execute(
             "UPDATE calls SET status = ?, provider_status = ?, outcome = COALESCE(?, outcome), "
             "termination_reason = COALESCE(?, termination_reason), duration_secs = COALESCE(?, duration_secs), "
-            "started_at = COALESCE(?, started_at), updated_at = ? WHERE call_id = ?",
-            (status, provider_status, outcome, termination_reason, duration_secs, started_at, time.time(), call_id),
+            "started_at = COALESCE(?, started_at), cost = COALESCE(?, cost), cost_unit = COALESCE(?, cost_unit), "
+            "cost_usd = COALESCE(?, cost_usd), updated_at = ? WHERE call_id = ?",
+            (
+                status, provider_status, outcome, termination_reason, duration_secs, started_at, cost, cost_unit,
+                cost_usd, time.time(), call_id,
+            ),
         )
 
     def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
@@ -216,7 +237,8 @@ class SqliteStore(TestRunQueries):
         Args:
             calls: one dict per recipient that has a conversation: ``conversation_id``,
                 ``to_number``, ``scenario``, ``status`` (normalised), ``provider_status`` (the
-                recipient status), ``created_at`` (Unix seconds).
+                recipient status), ``created_at`` (Unix seconds), and optionally ``recipient_id``
+                (the caller's own id) and ``overrides`` (JSON of the recipient's controls).
         Returns:
             The number of rows written (rows whose status did not change are not rewritten).
         """
@@ -226,15 +248,21 @@ class SqliteStore(TestRunQueries):
         try:
             self._db.executemany(
                 "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
-                "business_description, status, provider_status, conversation_id, batch_id) "
+                "business_description, status, provider_status, conversation_id, batch_id, recipient_id, overrides) "
                 "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
-                ":provider_status, :conversation_id, :batch_id) "
+                ":provider_status, :conversation_id, :batch_id, :recipient_id, :overrides) "
                 "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
                 "provider_status = excluded.provider_status, updated_at = excluded.updated_at, "
-                "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END "
+                "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END, "
+                "recipient_id = COALESCE(calls.recipient_id, excluded.recipient_id), "
+                "overrides = COALESCE(calls.overrides, excluded.overrides) "
                 "WHERE calls.provider_status IS NOT excluded.provider_status "
-                "OR (calls.scenario = '' AND excluded.scenario != '')",
-                [{**c, "now": now, "provider": provider, "batch_id": batch_id} for c in calls],
+                "OR (calls.scenario = '' AND excluded.scenario != '') "
+                "OR (calls.recipient_id IS NULL AND excluded.recipient_id IS NOT NULL)",
+                [
+                    {"recipient_id": None, "overrides": None, **c, "now": now, "provider": provider, "batch_id": batch_id}
+                    for c in calls
+                ],
             )
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ...domain import inputs
 from ...domain.caps import CAP_WINDOW_SECS
 from ...domain.calls import CallRequest, PlacedCall
+from ...domain.overrides import overrides as check_overrides
 from ...domain.policy import check_e164
 from ...domain.script import build_script
 from ...errors import CallerError, InvalidInput, NotConfirmed
@@ -22,7 +23,7 @@ from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import PlaceCallResult
 from ..services import Services
-from .common import check_hourly, fingerprint, kind, script_not_sent
+from .common import check_hourly, controls_json, fingerprint, kind, require_overrides, script_not_sent
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +56,32 @@ class CallPlan:
         return (
             f"Place a {kind(self.provider)} phone call to {self.to_number}?\n"
             f"Scenario: {script.scenario}\nBusiness: {inputs.clip(script.business_description, 200)}\n"
+            + (f"Controls: {controls}\n" if (controls := script.overrides.describe()) else "")
             + (f"{unsent}\n" if (unsent := script_not_sent(self.provider)) else "")
             + f"(plan {self.fingerprint})"
         )
 
 
 def plan_call(
-    services: Services, to_number: str, business_description: str | None = None, scenario: str | None = None
+    services: Services,
+    to_number: str,
+    business_description: str | None = None,
+    scenario: str | None = None,
+    *,
+    language: str | None = None,
+    voice_id: str | None = None,
+    dynamic_variables: dict | None = None,
+    ring_timeout_secs: int | None = None,
 ) -> CallPlan:
     """Check one call and build its request; nothing is written or sent.
 
+    Args:
+        language, voice_id, dynamic_variables, ring_timeout_secs: the call's controls
+            (:mod:`caller_mcp.domain.overrides`); ``None`` = the agent's own.
     Raises:
-        InvalidInput: bad number (seed 002's E.164 text) or no description
-            (``Provide a business description first.``).
+        InvalidInput: bad number (seed 002's E.164 text), no description
+            (``Provide a business description first.``), or a bad control (named).
+        NotSupported: a control the provider cannot send.
         ConfigError: missing or invalid environment variables.
         PolicyViolation: the number must not be dialled.
     """
@@ -75,14 +89,20 @@ def plan_call(
     check_e164(to_number)
     if description is None:
         raise InvalidInput(NO_DESCRIPTION_ERROR)
+    controls = check_overrides(
+        language_code=language, voice=voice_id, variables=dynamic_variables, ring_timeout_secs=ring_timeout_secs
+    )
     provider = services.provider()
+    require_overrides(provider, controls)
     services.policy(provider).check(to_number)
-    request = CallRequest(to_number=to_number, script=build_script(description, goal))
+    request = CallRequest(to_number=to_number, script=build_script(description, goal, controls))
     script = request.script
     return CallPlan(
         provider=provider,
         request=request,
-        fingerprint=fingerprint([provider.name, to_number, script.prompt, script.first_message]),
+        fingerprint=fingerprint(
+            [provider.name, to_number, script.prompt, script.first_message] + ([] if controls.empty else [controls.as_dict()])
+        ),
     )
 
 
@@ -182,6 +202,7 @@ async def place_call(
         to_number=plan.to_number,
         scenario=plan.scenario,
         business_description=plan.request.script.business_description,
+        overrides=controls_json(plan.request.script.overrides),
         guard_since=None if allow_redial or window <= 0 else now - window,
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, 1, now, batch=False),

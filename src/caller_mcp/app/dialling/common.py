@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 from ...domain.caps import CAP_WINDOW_SECS
-from ...ports import Provider
+from ...domain.overrides import CAPABILITY_OF, CallOverrides
+from ...errors import NotSupported
+from ...ports import CAPABILITY_WORDS, Provider
 from ..services import Services
 
 #: Invalid recipients (or refused numbers) named one by one in an error; the rest are counted.
@@ -37,6 +39,30 @@ def script_not_sent(provider: Provider) -> str:
         f"provider's studio); the business description and scenario were checked and recorded here but "
         f"not sent to {provider.name}'s agent."
     )
+
+
+def require_overrides(provider: Provider, overrides: CallOverrides, where: str = "") -> None:
+    """Refuse controls ``provider`` cannot send (its :class:`~caller_mcp.ports.Capabilities`): a
+    control is never dropped silently.
+
+    Args:
+        where: names the entry in the message (``recipients[2] ``), ``""`` for a single call.
+    Raises:
+        NotSupported: naming each control the provider lacks and what to do instead.
+    """
+    missing = provider.capabilities.missing(*(CAPABILITY_OF[name] for name in overrides.fields()))
+    if missing:
+        lacks = "; ".join(CAPABILITY_WORDS[name] for name in missing)
+        raise NotSupported(
+            f"{where}The {provider.name} provider does not support {lacks}. Nothing was dialled: leave "
+            f"{'it' if len(missing) == 1 else 'them'} out (the agent's own settings apply), or use a provider that supports "
+            f"{'it' if len(missing) == 1 else 'them'}."
+        )
+
+
+def controls_json(overrides: CallOverrides) -> str | None:
+    """The overrides as stored with a call: canonical JSON, ``None`` when none is set."""
+    return None if overrides.empty else json.dumps(overrides.as_dict(), sort_keys=True, ensure_ascii=False)
 
 
 def check_hourly(services: Services, provider: Provider, dials: int, *, batch: bool) -> None:

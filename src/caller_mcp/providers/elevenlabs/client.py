@@ -24,7 +24,7 @@ from ...errors import OutcomeUnknown, ProviderError, ProviderStatusError
 from ...ports import Capabilities
 from ..http import HttpApi, segment
 from .config import ElevenLabsConfig
-from .mapping import batch_report, call_report, client_data
+from .mapping import batch_report, call_report, client_data, telephony_call_config
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,18 @@ STATUS_HINTS = {
     404: "Check ELEVENLABS_AGENT_ID, ELEVENLABS_AGENT_PHONE_NUMBER_ID or the batch id.",
 }
 
-CAPABILITIES = Capabilities(per_call_script=True, batches=True, batch_retry=True, read_call=True)
+CAPABILITIES = Capabilities(
+    per_call_script=True,
+    batches=True,
+    batch_retry=True,
+    read_call=True,
+    call_language=True,
+    call_voice=True,
+    dynamic_variables=True,
+    ring_timeout=True,
+    batch_concurrency=True,
+    recipient_ids=True,
+)
 
 
 class ElevenLabsProvider:
@@ -114,13 +125,18 @@ class ElevenLabsProvider:
     # -- calls ---------------------------------------------------------------------------------
 
     def outbound_call_request(self, phone_provider: str, call: CallRequest) -> tuple[str, dict]:
-        """Build the ``(path, JSON body)`` of an outbound call (``001_…`` / ``000_…``)."""
-        body = {
+        """Build the ``(path, JSON body)`` of an outbound call (``001_…`` / ``000_…``): the client
+        data of :func:`~.mapping.client_data` in the configured script mode, and
+        ``telephony_call_config.ringing_timeout_secs`` when the call sets a ring timeout."""
+        body: dict[str, Any] = {
             "agent_id": self._config.agent_id,
             "agent_phone_number_id": self._config.agent_phone_number_id,
             "to_number": call.to_number,
-            "conversation_initiation_client_data": client_data(call.script),
+            "conversation_initiation_client_data": client_data(call.script, self._config.script_mode),
         }
+        telephony = telephony_call_config(call.script.overrides.ring_timeout_secs)
+        if telephony is not None:
+            body["telephony_call_config"] = telephony
         return OUTBOUND_CALL_PATHS[phone_provider], body
 
     def _preview(self, path: str, body: dict) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from ...settings import Settings
 DEFAULT_API_BASE = "https://api.elevenlabs.io"
 REQUIRED_VARIABLES = ("ELEVENLABS_API_KEY", "ELEVENLABS_AGENT_ID", "ELEVENLABS_AGENT_PHONE_NUMBER_ID")
 PHONE_PROVIDERS = ("twilio", "sip_trunk", "auto")
+#: ``ELEVENLABS_SCRIPT_MODE``: how the caller script reaches the agent (``mapping.client_data``).
+SCRIPT_MODES = ("override", "variables")
 
 #: Identifiers the sandbox emulator knows (see ``sandbox/app.py``).
 SANDBOX_API_KEY = "sandbox"
@@ -29,6 +31,7 @@ SANDBOX_SIP_PHONE_NUMBER_ID = "phnum_sandbox_sip"
 SANDBOX_API_BASE = "http://sandbox.caller-mcp.invalid"
 
 PhoneProvider = Literal["twilio", "sip_trunk", "auto"]
+ScriptMode = Literal["override", "variables"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,11 @@ class ElevenLabsConfig:
         api_key: sent as the ``xi-api-key`` header; a ``SecretStr`` so it never shows in a repr.
         agent_id: the agent that plays the caller. agent_phone_number_id: the number calls come from.
         phone_provider: ``twilio``, ``sip_trunk`` or ``auto`` (look the number up once).
-        connect_timeout_secs, read_timeout_secs: the HTTP client's timeouts, seconds.
+        connect_timeout_secs, read_timeout_secs: the HTTP client's shared, seconds.
         sandbox: True when the emulator answers: no real phone can ring.
         sandbox_speed: how much faster than real time the emulator runs its calls.
+        script_mode: ``override`` (the prompt is overridden per call, seed 002) or ``variables``
+            (the agent's own prompt gets the description and scenario as dynamic variables).
     """
 
     api_base: str
@@ -54,6 +59,7 @@ class ElevenLabsConfig:
     read_timeout_secs: float = 20.0
     sandbox: bool = False
     sandbox_speed: float = 1.0
+    script_mode: ScriptMode = "override"
 
 
 def resolve(settings: Settings) -> ElevenLabsConfig:
@@ -68,6 +74,11 @@ def resolve(settings: Settings) -> ElevenLabsConfig:
             f"ELEVENLABS_PHONE_PROVIDER must be one of {', '.join(PHONE_PROVIDERS)}; "
             f"got {settings.elevenlabs_phone_provider!r}."
         )
+    script_mode = (settings.elevenlabs_script_mode or "override").strip().lower()
+    if script_mode not in SCRIPT_MODES:
+        raise ConfigError(
+            f"ELEVENLABS_SCRIPT_MODE must be one of {', '.join(SCRIPT_MODES)}; got {settings.elevenlabs_script_mode!r}."
+        )
     key = settings.elevenlabs_api_key.get_secret_value().strip() if settings.elevenlabs_api_key else ""
     values = {
         "ELEVENLABS_API_KEY": key,
@@ -75,9 +86,10 @@ def resolve(settings: Settings) -> ElevenLabsConfig:
         "ELEVENLABS_AGENT_PHONE_NUMBER_ID": (settings.elevenlabs_agent_phone_number_id or "").strip(),
     }
     missing = [name for name in REQUIRED_VARIABLES if not values[name]]
-    timeouts = {
+    shared = {
         "connect_timeout_secs": settings.caller_mcp_connect_timeout_secs,
         "read_timeout_secs": settings.caller_mcp_read_timeout_secs,
+        "script_mode": script_mode,
     }
     if settings.sandbox_requested() or (settings.provider_choice() is None and len(missing) == len(REQUIRED_VARIABLES)):
         # The sandbox has its own key and ids; configured real ones are never sent anywhere.
@@ -90,7 +102,7 @@ def resolve(settings: Settings) -> ElevenLabsConfig:
             phone_provider=phone_provider,  # type: ignore[arg-type]
             sandbox=True,
             sandbox_speed=settings.caller_mcp_sandbox_speed,
-            **timeouts,
+            **shared,
         )
     if missing:
         raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
@@ -103,5 +115,5 @@ def resolve(settings: Settings) -> ElevenLabsConfig:
         agent_id=values["ELEVENLABS_AGENT_ID"],
         agent_phone_number_id=values["ELEVENLABS_AGENT_PHONE_NUMBER_ID"],
         phone_provider=phone_provider,  # type: ignore[arg-type]
-        **timeouts,
+        **shared,
     )

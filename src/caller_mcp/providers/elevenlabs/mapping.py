@@ -34,17 +34,45 @@ def conversation_status(provider_status: str) -> str:
     return CONVERSATION_STATUS.get(provider_status, "processing")
 
 
-def client_data(script: CallerScript) -> dict[str, Any]:
-    """The ``conversation_initiation_client_data`` of an outbound call or batch recipient
-    (``001_…``: ``conversation_config_override.agent`` with ``prompt.prompt`` and ``first_message``)."""
-    return {
-        "conversation_config_override": {
-            "agent": {
-                "prompt": {"prompt": script.prompt},
-                "first_message": script.first_message,
-            }
-        }
-    }
+def client_data(script: CallerScript, script_mode: str = "override") -> dict[str, Any]:
+    """The ``conversation_initiation_client_data`` of an outbound call or batch recipient (``001_…``).
+
+    ``script_mode`` (``ELEVENLABS_SCRIPT_MODE``):
+
+    - ``override`` (seed 002): ``conversation_config_override.agent.prompt.prompt`` carries the
+      caller prompt. ElevenLabs replaces the agent's whole prompt object with it, tools included
+      (``shared/reference/README.md``).
+    - ``variables``: no prompt override; ``dynamic_variables.business_description`` and
+      ``.scenario`` fill the agent's own prompt (:data:`~caller_mcp.domain.script.AGENT_PROMPT_TEMPLATE`).
+
+    Both send the first message. The call's overrides add ``agent.language``, ``tts.voice_id``
+    and their own ``dynamic_variables`` (the ring timeout goes in ``telephony_call_config``,
+    see :func:`telephony_call_config`). The agent must allow each overridden field in its
+    ``platform_settings.overrides``.
+    """
+    extra = script.overrides
+    agent: dict[str, Any] = {}
+    variables: dict[str, Any] = extra.variables()
+    if script_mode == "variables":
+        variables.update(business_description=script.business_description, scenario=script.scenario)
+    else:
+        agent["prompt"] = {"prompt": script.prompt}
+    agent["first_message"] = script.first_message
+    if extra.language:
+        agent["language"] = extra.language
+    override: dict[str, Any] = {"agent": agent}
+    if extra.voice_id:
+        override["tts"] = {"voice_id": extra.voice_id}
+    data: dict[str, Any] = {"conversation_config_override": override}
+    if variables:
+        data["dynamic_variables"] = variables
+    return data
+
+
+def telephony_call_config(ring_timeout_secs: int | None) -> dict[str, Any] | None:
+    """``telephony_call_config`` of an outbound call or a batch: ``{ringing_timeout_secs}``, or
+    ``None`` when no ring timeout is set (the field is then left out)."""
+    return None if ring_timeout_secs is None else {"ringing_timeout_secs": ring_timeout_secs}
 
 
 def _dict(value: Any) -> dict[str, Any]:
