@@ -1,6 +1,9 @@
 """The ``caller-mcp`` console script.
 
 - ``caller-mcp`` (no arguments): serve MCP over stdio. stdout carries JSON-RPC only; logs go to stderr.
+- ``caller-mcp serve [--transport stdio|http] [--host H] [--port N]``: the same server over stdio
+  (default) or streamable HTTP at ``/mcp`` with the provider webhooks (``web/app.py``).
+- ``caller-mcp token create NAME [--file F]``: a new static bearer token for the HTTP transport.
 - ``caller-mcp sandbox-api [--provider elevenlabs|talkifai] [--port N] [--host H] [--speed X]``: serve a
   provider's emulator over HTTP.
 """
@@ -51,6 +54,26 @@ def _parser() -> argparse.ArgumentParser:
         dest="command",
         title="commands (none: serve MCP over stdio, as an MCP client launches it)",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="serve MCP over stdio (default) or streamable HTTP for a team",
+        description="Serve the MCP tools over stdio (default) or streamable HTTP at /mcp, with the "
+        "provider webhooks at /webhooks/elevenlabs and /webhooks/talkifai. A non-loopback --host needs "
+        "CALLER_MCP_TOKENS_FILE or CALLER_MCP_OAUTH_ISSUER.",
+    )
+    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="interface for http (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port for http (default 8000)")
+    token = sub.add_parser("token", help="manage static bearer tokens for the HTTP transport")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser(
+        "create",
+        help="print a new random token once and append its hash to the tokens file",
+        description="Print a new random bearer token for NAME (the principal its calls are recorded under) "
+        "and append 'NAME sha256-hex' to the tokens file. The token is shown once and never stored.",
+    )
+    create.add_argument("name", metavar="NAME", help="principal, e.g. alice or ci")
+    create.add_argument("--file", default=None, help="tokens file (default: CALLER_MCP_TOKENS_FILE)")
     sandbox = sub.add_parser(
         "sandbox-api",
         help="serve a provider emulator (ElevenLabs or TalkifAI) over HTTP on loopback",
@@ -71,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "sandbox-api":
         return _serve_sandbox(args)
+    if args.command == "token":
+        return _create_token(args)
+    if args.command == "serve" and args.transport == "http":
+        return _serve_http(args)
 
     from .mcp.sdk import run_stdio
     from .mcp.server import build_server
@@ -81,6 +108,59 @@ def main(argv: list[str] | None = None) -> int:
     if settings._problem:
         logging.getLogger("caller_mcp").error("%s", settings._problem)
     run_stdio(build_server(settings))
+    return 0
+
+
+def _create_token(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .settings import Settings
+    from .web.tokens import create_token
+
+    path = args.file or (str(Settings.load().caller_mcp_tokens_file or "") or None)
+    if path is None:
+        print("caller-mcp: name the tokens file with --file F or CALLER_MCP_TOKENS_FILE.", file=sys.stderr)
+        return 2
+    try:
+        token = create_token(args.name, Path(path).expanduser())
+    except ConfigError as exc:
+        print(f"caller-mcp: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(
+        f"Token for {args.name} added to {path} (only its SHA-256 is stored; this is the one time it is shown). "
+        "Clients send it as 'Authorization: Bearer <token>'.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _serve_http(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .errors import ConfigError
+    from .settings import Settings
+    from .web.app import create_app
+
+    settings = Settings.load()
+    _configure_logging(settings.caller_mcp_log_level)
+    log = logging.getLogger("caller_mcp")
+    if settings._problem:
+        log.error("%s", settings._problem)
+    try:
+        web = create_app(settings, host=args.host, port=args.port)
+    except ConfigError as exc:
+        print(f"caller-mcp: {exc}", file=sys.stderr)
+        return 2
+    # Said at every level, after the socket is bound (uvicorn's own start-up line is kept too).
+    print(
+        f"caller-mcp: serving MCP on {web.url} "
+        + (f"(authentication: {web.auth.kind})" if web.auth else "(no authentication: loopback only)"),
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(web.app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

@@ -74,6 +74,21 @@ class Settings(BaseSettings):
     caller_mcp_read_timeout_secs: float = Field(default=DEFAULT_READ_TIMEOUT_SECS, gt=0, le=45)
     # The built-in sandbox: sandbox seconds per real second (demos and tests run calls faster).
     caller_mcp_sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
+    # Serving over HTTP (`caller-mcp serve --transport http`): authentication and transport security.
+    caller_mcp_tokens_file: Path | None = Field(
+        default=None, description="Static bearer tokens: one 'principal sha256-hex' line per token."
+    )
+    caller_mcp_oauth_issuer: str | None = Field(default=None, description="OAuth issuer of JWT access tokens.")
+    caller_mcp_oauth_audience: str | None = Field(default=None, description="Audience (aud) the JWTs must name.")
+    caller_mcp_oauth_jwks_url: str | None = Field(
+        default=None, description="The issuer's JWKS; default {issuer}/.well-known/jwks.json."
+    )
+    caller_mcp_public_url: str | None = Field(
+        default=None, description="Base URL clients reach the server at, e.g. https://calls.example.com."
+    )
+    caller_mcp_allowed_hosts: str = Field(default="", description="Extra Host header values, comma-separated.")
+    caller_mcp_allowed_origins: str = Field(default="", description="Extra Origin values, comma-separated.")
+    caller_mcp_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
 
     _problem: str | None = PrivateAttr(default=None)
 
@@ -99,6 +114,14 @@ class Settings(BaseSettings):
     def allowed_numbers(self) -> tuple[str, ...]:
         """``CALLER_MCP_ALLOWED_NUMBERS`` split on commas and whitespace (empty = no number list)."""
         return tuple(item for item in self.caller_mcp_allowed_numbers.replace(",", " ").split() if item)
+
+    def allowed_hosts(self) -> tuple[str, ...]:
+        """``CALLER_MCP_ALLOWED_HOSTS`` split on commas and whitespace."""
+        return tuple(item for item in self.caller_mcp_allowed_hosts.replace(",", " ").split() if item)
+
+    def allowed_origins(self) -> tuple[str, ...]:
+        """``CALLER_MCP_ALLOWED_ORIGINS`` split on commas and whitespace."""
+        return tuple(item.rstrip("/") for item in self.caller_mcp_allowed_origins.replace(",", " ").split() if item)
 
     def allowed_countries(self) -> tuple[str, ...]:
         """``CALLER_MCP_ALLOWED_COUNTRIES`` as upper-case region codes (empty = no country list)."""

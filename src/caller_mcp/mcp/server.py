@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
@@ -49,14 +51,23 @@ class AppContext:
     services: Services
 
 
-def build_server(settings: Settings, *, transport: Any = None, services: Services | None = None) -> MCPServer[AppContext]:
+def build_server(
+    settings: Settings,
+    *,
+    transport: Any = None,
+    services: Services | None = None,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+) -> MCPServer[AppContext]:
     """Build the caller-mcp MCP server.
 
     Args:
         settings: the configuration (``Settings.load()`` reads the environment).
         transport: optional ``httpx`` transport for the providers' clients (tests, custom sandbox).
-        services: prebuilt services (tests); by default :func:`~caller_mcp.bootstrap.bootstrap`
-            builds them when the server starts.
+        services: prebuilt services (tests, the HTTP app, which shares them with its webhooks); by
+            default :func:`~caller_mcp.bootstrap.bootstrap` builds them when the server starts.
+        token_verifier, auth: the SDK's bearer-token authentication, for the HTTP transport
+            (``web/auth.py``); both or neither.
     Returns:
         An ``MCPServer``; run it with :func:`~caller_mcp.mcp.sdk.run_stdio` or hand it to
         ``mcp.Client`` in-process. The store and providers open on first use.
@@ -82,7 +93,13 @@ def build_server(settings: Settings, *, transport: Any = None, services: Service
             await app.aclose()
 
     server: MCPServer[AppContext] = MCPServer(
-        "caller-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, tools=all_tools()
+        "caller-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        tools=all_tools(),
+        token_verifier=token_verifier,
+        auth=auth,
     )
 
     @server.resource(
