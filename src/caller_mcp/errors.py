@@ -57,6 +57,10 @@ class NotConfirmed(PolicyViolation):
     """The person asked to confirm a dial declined or cancelled it; nothing was dialled."""
 
 
+class NotPermitted(CallerError):
+    """The principal's access token lacks the scope a tool needs (``calls:write`` to dial); nothing was done."""
+
+
 class NotFound(CallerError):
     """A local record named by the caller does not exist."""
 

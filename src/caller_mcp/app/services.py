@@ -21,6 +21,10 @@ from ..ports import CAPABILITY_WORDS, Provider
 from ..settings import SANDBOX_NOTE, Settings
 from ..store import SqliteStore
 
+#: The principal of requests that carry no access token (stdio; loopback HTTP without
+#: authentication): every call and batch is recorded under a principal, this one by default.
+LOCAL_PRINCIPAL = "local"
+
 
 @dataclass
 class Services:

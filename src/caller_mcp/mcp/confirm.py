@@ -23,6 +23,7 @@ from ..app import dialling
 from ..app.results import RecipientInput
 from ..app.services import Services
 from ..errors import CallerError
+from .principal import write_refusal
 
 P = TypeVar("P")
 
@@ -108,6 +109,8 @@ async def plan_call(
 
     The dial policy needs no I/O; it runs on the event loop between two awaits, as the store does.
     """
+    if (refusal := write_refusal(ctx, "place calls")) is not None:
+        return Planned(error=refusal)
     try:
         plan = dialling.plan_call(
             services_of(ctx), to_number, business_description, scenario,
@@ -139,6 +142,8 @@ async def plan_batch(
     scheduled_time_unix: int | None = None,
 ) -> Planned[dialling.BatchPlan]:
     """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request)."""
+    if (refusal := write_refusal(ctx, "submit batches")) is not None:
+        return Planned(error=refusal)
     try:
         services = services_of(ctx)
         plan = dialling.plan_batch(services, recipients, call_name, business_description, scenario, scheduled_time_unix)
@@ -159,6 +164,8 @@ async def ask_batch(ctx: Context, planned: Annotated[Planned[dialling.BatchPlan]
 
 async def plan_retry(ctx: Context, batch_id: str) -> Planned[dialling.RetryPlan]:
     """Resolver: plan ``retry_batch`` once (the batch read once, the numbers checked)."""
+    if (refusal := write_refusal(ctx, "retry batches")) is not None:
+        return Planned(error=refusal)
     try:
         return Planned(plan=await dialling.plan_retry(services_of(ctx), batch_id))
     except CallerError as exc:

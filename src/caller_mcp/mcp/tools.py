@@ -47,6 +47,7 @@ from .confirm import (
     plan_retry,
     services_of,
 )
+from .principal import write_refusal
 from .sdk import StrictTool, make_tool
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,16 @@ def _result(model: BaseModel, *, exclude: set[str] | None = None, link: str | No
     return CallToolResult(content=content, structured_content=structured)
 
 
+def _may_write(ctx: Context, what: str) -> None:
+    """Refuse a state-changing tool to a token without ``calls:write``.
+
+    Raises:
+        ToolError: naming the principal and the scope to ask for.
+    """
+    if (refusal := write_refusal(ctx, what)) is not None:
+        raise ToolError(str(refusal))
+
+
 async def _run(awaitable: Awaitable[T], tool: str) -> T:
     """Await a use case; anticipated failures become ToolErrors with their own message."""
     try:
@@ -114,6 +125,7 @@ async def set_business_context(
 ) -> Annotated[CallToolResult, BusinessContextResult]:
     """Save the business the AI caller rings and its default goal (scenario); kept across restarts.
     Free. Next: place_call or submit_batch, which use it by default."""
+    _may_write(ctx, "set the business context")
     return _result(await _run(context.set_context(services_of(ctx), description, scenario), "set_business_context"))
 
 
@@ -227,6 +239,7 @@ async def retry_batch(
 async def cancel_batch(batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context) -> Annotated[CallToolResult, CancelBatchResult]:
     """Cancel a batch: recipients not yet dialled are never called; calls under way finish.
     Cannot be undone."""
+    _may_write(ctx, "cancel batches")
     return _result(await _run(batches.cancel_batch(services_of(ctx), batch_id), "cancel_batch"))
 
 
