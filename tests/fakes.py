@@ -120,7 +120,7 @@ from caller_mcp.domain.batches import BatchPage, BatchReport, BatchRequest  # no
 from caller_mcp.domain.calls import CallReport, CallRequest, PlacedCall  # noqa: E402
 from caller_mcp.errors import ProviderStatusError  # noqa: E402
 from caller_mcp.ports import Capabilities  # noqa: E402
-from caller_mcp.store import SqliteStore  # noqa: E402
+from caller_mcp.store import SqliteStore, ThreadedStore  # noqa: E402
 
 #: Every capability the app uses, for a FakeProvider that can do everything.
 ALL_CAPABILITIES = Capabilities(per_call_script=True, batches=True, batch_retry=True, read_call=True)
@@ -269,7 +269,7 @@ def fake_services(tmp_path, provider: FakeProvider, **settings: _Any) -> Service
     path = tmp_path / "caller.sqlite3"
     return Services(
         settings=Settings(_env_file=None, caller_mcp_db=path, **settings),
-        open_store=lambda: SqliteStore(path),
+        open_store=lambda: ThreadedStore(lambda: SqliteStore(path)),
         make_provider=lambda name: provider,
     )
 
@@ -364,3 +364,51 @@ class StubHTTP:
                 reply = f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\nconnection: close\r\n"
                 reply += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 conn.sendall(reply.encode("latin-1") + b"\r\n" + self.body)
+
+
+# -- another process holding the store's write lock (tests/mcp/test_store_concurrency.py) --------
+
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+
+_HOLD_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+"""
+
+
+class WriteLockHolder:
+    """A separate Python process that holds ``BEGIN IMMEDIATE`` on a SQLite file until released:
+    every other writer waits (up to its busy timeout) while readers go on (WAL).
+
+    ``with WriteLockHolder(path) as holder: ...; holder.release()`` (released at exit anyway).
+    """
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+        self.process: _subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> WriteLockHolder:
+        self.process = _subprocess.Popen(
+            [_sys.executable, "-c", _HOLD_LOCK, self.path], stdin=_subprocess.PIPE, stdout=_subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "locked"
+        return self
+
+    def release(self) -> None:
+        """Roll back and let the process end (idempotent)."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write("\n")
+        process.stdin.close()
+        process.wait(timeout=30)
+        process.stdout.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -4,15 +4,26 @@ Providers (``providers/…``) and stores (``store/…``) implement these Protoco
 nothing else of them. Every provider method raises :class:`~caller_mcp.errors.ProviderError`
 subclasses only: ``ProviderStatusError`` for an error answer, ``ProviderUnreachable`` when the
 request never left, ``OutcomeUnknown`` when a call-placing request may have been received.
+
+Every :class:`Store` method is a coroutine: no store wait (another process holding the write
+lock, a slow disk, a remote database) ever blocks the event loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .domain.batches import BatchPage, BatchReport, BatchRequest
 from .domain.calls import CallReport, CallRequest, PlacedCall
+
+if TYPE_CHECKING:
+    from .store.records import BatchRecord, BusinessContext, CallRecord
+
+#: ``check_cap(dials)``: given ``(created_at, number of dials)`` for every dial of the cap window,
+#: oldest first, raises ``CapExceeded`` to refuse; runs inside the store's reserving transaction.
+CapCheck = Callable[[list[tuple[float, int]]], None]
 
 
 @dataclass(frozen=True)
@@ -144,3 +155,149 @@ class CallReader(Protocol):
 class Provider(Dialer, BatchDialer, CallReader, Protocol):
     """A provider with every port; one that lacks a capability raises ``NotSupported`` from the
     methods behind it (the app checks :class:`Capabilities` first)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The records: the business context, every call, batch and batch retry (``store/``).
+
+    Implementations: :class:`~caller_mcp.store.ThreadedStore` around the SQLite store (its
+    blocking work runs on a worker thread); a PostgreSQL store may implement it natively. Times
+    are Unix seconds (float). Statuses are those described in ``store/sqlite.py``.
+
+    The ``reserve_*`` methods are the guards: each decides them and writes the intent in one
+    transaction, so any number of processes (or replicas) sharing the store behave as one.
+    Every method may raise ``ConfigError`` when the store cannot be opened, and the store's own
+    errors (e.g. ``sqlite3.OperationalError``) when a read or write fails.
+    """
+
+    async def get_context(self) -> BusinessContext | None:
+        """The stored business context, or ``None`` if none was ever set."""
+        ...
+
+    async def set_context(self, description: str, scenario: str | None) -> BusinessContext:
+        """Replace the business context; returns what was stored."""
+        ...
+
+    async def reserve_call(
+        self,
+        *,
+        call_id: str,
+        provider: str,
+        to_number: str,
+        scenario: str,
+        business_description: str,
+        guard_since: float | None,
+        cap_window_start: float,
+        check_cap: CapCheck,
+        overrides: str | None = None,
+    ) -> tuple[CallRecord, bool]:
+        """Redial guard + hourly cap + ``dialling`` intent in one transaction (``overrides``: the
+        call's caller controls as canonical JSON, stored with it).
+
+        Returns ``(new record, True)``, or ``(the earlier call to the same E.164 number and
+        scenario created since ``guard_since``, False)``; raises what ``check_cap`` raises."""
+        ...
+
+    async def record_call_outcome(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        conversation_id: str | None = None,
+        call_sid: str | None = None,
+        phone_provider: str | None = None,
+        error: str | None = None,
+    ) -> CallRecord:
+        """Write a dial's outcome; returns the row. Raises ``KeyError`` for an unknown id."""
+        ...
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        """The call with this local id, or ``None``."""
+        ...
+
+    async def find_call(self, call_or_conversation_id: str) -> CallRecord | None:
+        """The call whose local id or provider conversation id is given, or ``None``."""
+        ...
+
+    async def record_provider_report(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        provider_status: str | None,
+        outcome: str | None = None,
+        termination_reason: str | None = None,
+        duration_secs: float | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        """Store what the provider last reported on a call (unknown id: no-op)."""
+        ...
+
+    async def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
+        """Record or update a batch's recipients' calls keyed by conversation id; returns rows written."""
+        ...
+
+    async def list_calls(
+        self, limit: int = 20, *, status: str | None = None, to_number: str | None = None, since: float | None = None
+    ) -> list[CallRecord]:
+        """The newest calls first, at most ``limit``, optionally filtered."""
+        ...
+
+    async def recent_call(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
+        """The newest call to ``to_number`` with ``scenario`` since ``since`` that may have rung."""
+        ...
+
+    async def dials_since(self, since: float) -> list[tuple[float, int]]:
+        """``(created_at, dials)`` of every call, batch and retry since ``since`` that may have dialled."""
+        ...
+
+    async def reserve_batch(
+        self,
+        *,
+        local_id: str,
+        provider: str,
+        name: str,
+        recipients: list[dict[str, Any]],
+        scheduled_time_unix: int | None,
+        cap_window_start: float,
+        check_cap: CapCheck,
+    ) -> BatchRecord:
+        """Hourly cap + ``submitting`` intent in one transaction; raises what ``check_cap`` raises."""
+        ...
+
+    async def record_batch_outcome(
+        self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
+    ) -> BatchRecord:
+        """Write a submission's outcome (the provider's batch id and status, or the error)."""
+        ...
+
+    async def update_batch_status(self, batch_id: str, status: str) -> None:
+        """Record the provider's last status of a batch submitted here (no-op otherwise)."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None:
+        """The batch with this provider id, or ``None`` if it was not submitted here."""
+        ...
+
+    async def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
+        """The ``{"phone_number", "scenario"}`` list recorded at submission (empty if not submitted here)."""
+        ...
+
+    async def list_batches(self, limit: int = 20) -> list[BatchRecord]:
+        """The batches submitted here, newest first, at most ``limit``."""
+        ...
+
+    async def reserve_retry(
+        self, batch_id: str, recipients: int, *, cap_window_start: float, check_cap: CapCheck
+    ) -> str:
+        """Hourly cap + ``retrying`` intent in one transaction; returns the retry's id."""
+        ...
+
+    async def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:
+        """Write a retry's outcome: ``retried``, ``failed`` or ``outcome_unknown``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the store; every write is already committed."""
+        ...

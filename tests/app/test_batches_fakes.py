@@ -45,18 +45,18 @@ async def test_list_batches_stops_once_it_has_enough(services, provider):
 
 
 async def test_list_batches_merges_local_batches_newest_first_and_marks_them(services, provider):
-    plan = dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA)
+    plan = await dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA)
     submitted = await dialling.submit_batch(services, plan)  # btcal_fake_1, created now
     provider.pages[None] = BatchPage((batch(submitted.batch_id, 10**10, status="completed"), batch("theirs", 1)))
     answer = await batches.list_batches(services)
     assert [b.batch_id for b in answer.batches] == [submitted.batch_id, "theirs"]
     mine, theirs = answer.batches
     assert mine.submitted_here is True and mine.local_id is not None and theirs.submitted_here is False
-    assert services.store.get_batch(submitted.batch_id).status == "completed"
+    assert (await services.store.get_batch(submitted.batch_id)).status == "completed"
 
 
 async def test_list_batches_when_the_provider_fails_shows_local_batches_with_a_warning(services, provider):
-    await dialling.submit_batch(services, dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA))
+    await dialling.submit_batch(services, await dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA))
     provider.failures["list_batches"] = ProviderUnreachable("Could not reach the fake: refused")
     answer = await batches.list_batches(services)
     assert [b.name for b in answer.batches] == ["mine"] and answer.batches[0].submitted_here is True
@@ -114,11 +114,11 @@ async def test_get_batch_status_progress_uses_recipients_when_nothing_is_schedul
 
 
 async def test_get_batch_status_records_the_calls_of_a_batch_submitted_here(services, provider):
-    plan = dialling.plan_batch(services, ["+15550000000", "+15550000001"], "mine", PIZZA, "order a pizza")
+    plan = await dialling.plan_batch(services, ["+15550000000", "+15550000001"], "mine", PIZZA, "order a pizza")
     submitted = await dialling.submit_batch(services, plan)
     provider.batches[submitted.batch_id] = batch(submitted.batch_id, recipients=_recipients("completed", "pending"))
     await batches.get_batch_status(services, submitted.batch_id)
-    [row] = services.store.list_calls(10)
+    [row] = await services.store.list_calls(10)
     assert row.conversation_id == "conv_0" and row.status == "done" and row.batch_id == submitted.batch_id
     assert row.scenario == "order a pizza" and row.provider == "fakecall"
 
@@ -156,11 +156,11 @@ async def test_get_batch_status_refuses_bad_arguments_without_reading(services, 
 
 
 async def test_cancel_batch_cancels_and_records_the_new_status(services, provider):
-    submitted = await dialling.submit_batch(services, dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA))
+    submitted = await dialling.submit_batch(services, await dialling.plan_batch(services, ["+15551234567"], "mine", PIZZA))
     provider.batches[submitted.batch_id] = batch(submitted.batch_id)
     answer = await batches.cancel_batch(services, submitted.batch_id)
     assert provider.cancelled == [submitted.batch_id] and answer.status == "cancelled"
-    assert services.store.get_batch(submitted.batch_id).status == "cancelled"
+    assert (await services.store.get_batch(submitted.batch_id)).status == "cancelled"
 
 
 async def test_cancel_batch_without_batch_capability_sends_nothing(make_services):

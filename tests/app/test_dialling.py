@@ -61,7 +61,7 @@ async def test_call_is_recorded_before_the_request_leaves(db_path):
 
     services = bootstrap(Settings(_env_file=None, caller_mcp_db=db_path), transport=httpx.MockTransport(handler))
     try:
-        await dialling.place_call(services, dialling.plan_call(services, "+15551234567", PIZZA))
+        await dialling.place_call(services, await dialling.plan_call(services, "+15551234567", PIZZA))
     finally:
         await services.aclose()
     assert seen_during_request == [("dialling", "+15551234567")]
@@ -81,7 +81,7 @@ async def test_lost_answer_is_recorded_as_outcome_unknown_with_the_call_id(db_pa
     services = bootstrap(Settings(_env_file=None, caller_mcp_db=db_path), transport=httpx.MockTransport(handler))
     try:
         with pytest.raises(OutcomeUnknown) as info:
-            await dialling.place_call(services, dialling.plan_call(services, "+15551234567", PIZZA))
+            await dialling.place_call(services, await dialling.plan_call(services, "+15551234567", PIZZA))
     finally:
         await services.aclose()
     [record] = stored_calls(db_path)
@@ -96,7 +96,7 @@ async def test_real_provider_refuses_unassigned_numbers_before_any_request(db_pa
     services = bootstrap(real_settings(db_path, KEY, phone_provider="auto"), transport=transport)
     try:
         with pytest.raises(PolicyViolation, match="not a valid, assignable phone number"):
-            dialling.plan_call(services, "+15551234567", PIZZA)
+            await dialling.plan_call(services, "+15551234567", PIZZA)
     finally:
         await services.aclose()
     assert seen == []
@@ -105,7 +105,7 @@ async def test_real_provider_refuses_unassigned_numbers_before_any_request(db_pa
 async def test_lost_batch_answer_is_outcome_unknown_and_recorded(db_path):
     services = bootstrap(real_settings(db_path, KEY, phone_provider="auto"), transport=httpx.MockTransport(api))
     try:
-        plan = dialling.plan_batch(services, ["+14155550123"], business_description=PIZZA)
+        plan = await dialling.plan_batch(services, ["+14155550123"], business_description=PIZZA)
         with pytest.raises(OutcomeUnknown) as info:
             await dialling.submit_batch(services, plan)
     finally:
@@ -125,10 +125,10 @@ async def test_the_api_key_never_appears_in_answers_or_logs(db_path, caplog):
     services = bootstrap(real_settings(db_path, KEY, phone_provider="auto"), transport=httpx.MockTransport(api))
 
     async def place(number):
-        return await dialling.place_call(services, dialling.plan_call(services, number))
+        return await dialling.place_call(services, await dialling.plan_call(services, number))
 
     async def submit(recipients):
-        return await dialling.submit_batch(services, dialling.plan_batch(services, recipients))
+        return await dialling.submit_batch(services, await dialling.plan_batch(services, recipients))
 
     steps = [
         lambda: context.set_context(services, PIZZA),

@@ -40,77 +40,77 @@ def test_fake_provider_implements_the_ports(provider):
 # -- plan_call --------------------------------------------------------------------------------
 
 
-def test_plan_call_without_any_description_asks_for_one(services, provider):
+async def test_plan_call_without_any_description_asks_for_one(services, provider):
     with pytest.raises(InvalidInput, match=f"^{NO_DESCRIPTION_ERROR}$"):
-        dialling.plan_call(services, NUMBER)
+        await dialling.plan_call(services, NUMBER)
     assert provider.dialled() == 0
 
 
 @pytest.mark.parametrize("bad", ["5551234567", "+0551234567", "+1 555 123 4567", ""])
-def test_plan_call_refuses_a_number_that_is_not_e164_with_seed_002_text(services, bad):
+async def test_plan_call_refuses_a_number_that_is_not_e164_with_seed_002_text(services, bad):
     with pytest.raises(InvalidInput) as caught:
-        dialling.plan_call(services, bad, PIZZA)
+        await dialling.plan_call(services, bad, PIZZA)
     assert str(caught.value) == E164_ERROR
 
 
-def test_plan_call_checks_the_number_before_the_description(services):
+async def test_plan_call_checks_the_number_before_the_description(services):
     with pytest.raises(InvalidInput, match="E.164"):
-        dialling.plan_call(services, "12345")
+        await dialling.plan_call(services, "12345")
 
 
-def test_plan_call_refuses_a_number_off_the_operators_allowlist(make_services, provider):
+async def test_plan_call_refuses_a_number_off_the_operators_allowlist(make_services, provider):
     services = make_services(caller_mcp_allowed_numbers="+1555000*")
     with pytest.raises(PolicyViolation, match="not on the operator's allowlist"):
-        dialling.plan_call(services, NUMBER, PIZZA)
-    assert dialling.plan_call(services, "+15550001234", PIZZA).to_number == "+15550001234"
+        await dialling.plan_call(services, NUMBER, PIZZA)
+    assert (await dialling.plan_call(services, "+15550001234", PIZZA)).to_number == "+15550001234"
 
 
-def test_plan_call_uses_the_stored_context_and_the_default_scenario(services):
-    anyio.run(set_context, services, f"  {PIZZA}  ")
-    plan = dialling.plan_call(services, NUMBER)
+async def test_plan_call_uses_the_stored_context_and_the_default_scenario(services):
+    await set_context(services, f"  {PIZZA}  ")
+    plan = await dialling.plan_call(services, NUMBER)
     assert plan.request.script.business_description == PIZZA
     assert plan.scenario == DEFAULT_SCENARIO
 
 
-def test_plan_call_arguments_win_over_the_stored_context(services):
-    anyio.run(set_context, services, "Some other shop", "ask about opening hours")
-    plan = dialling.plan_call(services, NUMBER, PIZZA, "order a large pizza.")
+async def test_plan_call_arguments_win_over_the_stored_context(services):
+    await set_context(services, "Some other shop", "ask about opening hours")
+    plan = await dialling.plan_call(services, NUMBER, PIZZA, "order a large pizza.")
     assert plan.request.script.business_description == PIZZA
     assert plan.scenario == "order a large pizza"
     assert plan.request.script.first_message == "Hi, I'm calling because I'd like to order a large pizza."
 
 
-def test_plan_call_fingerprint_is_the_same_for_the_same_inputs(services):
-    first = dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
-    second = dialling.plan_call(services, NUMBER, f" {PIZZA}\n", "order a pizza.")
+async def test_plan_call_fingerprint_is_the_same_for_the_same_inputs(services):
+    first = await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
+    second = await dialling.plan_call(services, NUMBER, f" {PIZZA}\n", "order a pizza.")
     assert first.fingerprint == second.fingerprint
     assert len(first.fingerprint) == 12 and int(first.fingerprint, 16) >= 0
 
 
-def test_plan_call_fingerprint_changes_with_the_scenario_number_or_description(services):
-    base = dialling.plan_call(services, NUMBER, PIZZA, "order a pizza").fingerprint
-    assert dialling.plan_call(services, NUMBER, PIZZA, "cancel an order").fingerprint != base
-    assert dialling.plan_call(services, OTHER, PIZZA, "order a pizza").fingerprint != base
-    assert dialling.plan_call(services, NUMBER, PIZZA + " Open late.", "order a pizza").fingerprint != base
+async def test_plan_call_fingerprint_changes_with_the_scenario_number_or_description(services):
+    base = (await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")).fingerprint
+    assert (await dialling.plan_call(services, NUMBER, PIZZA, "cancel an order")).fingerprint != base
+    assert (await dialling.plan_call(services, OTHER, PIZZA, "order a pizza")).fingerprint != base
+    assert (await dialling.plan_call(services, NUMBER, PIZZA + " Open late.", "order a pizza")).fingerprint != base
 
 
-def test_plan_call_fingerprint_changes_with_the_provider(make_services):
-    one = dialling.plan_call(make_services(FakeProvider("alpha")), NUMBER, PIZZA).fingerprint
-    two = dialling.plan_call(make_services(FakeProvider("beta")), NUMBER, PIZZA).fingerprint
+async def test_plan_call_fingerprint_changes_with_the_provider(make_services):
+    one = (await dialling.plan_call(make_services(FakeProvider("alpha")), NUMBER, PIZZA)).fingerprint
+    two = (await dialling.plan_call(make_services(FakeProvider("beta")), NUMBER, PIZZA)).fingerprint
     assert one != two
 
 
-def test_call_question_ends_with_the_plan_fingerprint(services):
-    plan = dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
+async def test_call_question_ends_with_the_plan_fingerprint(services):
+    plan = await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
     question = plan.question()
     assert question.endswith(f"(plan {plan.fingerprint})")
     assert question.startswith(f"Place a sandbox phone call to {NUMBER}?")
     assert "Scenario: order a pizza" in question
-    assert dialling.call_question(services, plan) == question
+    assert await dialling.call_question(services, plan) == question
 
 
-def test_call_question_names_a_real_provider_as_paid(make_services):
-    plan = dialling.plan_call(make_services(FakeProvider(sandbox=False)), "+14155552671", PIZZA)
+async def test_call_question_names_a_real_provider_as_paid(make_services):
+    plan = await dialling.plan_call(make_services(FakeProvider(sandbox=False)), "+14155552671", PIZZA)
     assert plan.question().startswith("Place a REAL, paid phone call to +14155552671?")
 
 
@@ -118,29 +118,29 @@ def test_call_question_names_a_real_provider_as_paid(make_services):
 
 
 async def test_place_call_sends_exactly_the_plans_request_and_records_it(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
+    plan = await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
     answer = await dialling.place_call(services, plan)
     assert len(provider.placed) == 1 and provider.placed[0] is plan.request
     assert answer.status == "initiated" and answer.message == "Call initiated."
     assert answer.conversation_id == "conv_fake_1" and answer.call_sid == "CA_fake_1"
     assert answer.provider == "fakecall" and answer.sandbox is True
-    row = services.store.get_call(answer.call_id)
+    row = await services.store.get_call(answer.call_id)
     assert row.status == "initiated" and row.conversation_id == "conv_fake_1" and row.provider == "fakecall"
     assert row.scenario == "order a pizza" and row.business_description == PIZZA
 
 
 async def test_place_call_within_the_redial_guard_returns_the_earlier_call_and_sends_nothing(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
+    plan = await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza")
     first = await dialling.place_call(services, plan)
-    second = await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
+    second = await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
     assert len(provider.placed) == 1
     assert second.duplicate_of == first.call_id and second.call_id == first.call_id
     assert "Not dialled again" in second.message and "allow_redial=true" in second.message
-    assert dialling.call_question(services, plan) is None
+    assert await dialling.call_question(services, plan) is None
 
 
 async def test_place_call_after_the_redial_guard_window_dials_again(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     first = await dialling.place_call(services, plan)
     later = time.time() + services.settings.caller_mcp_redial_guard_secs + 1
     services.now = lambda: later
@@ -149,24 +149,24 @@ async def test_place_call_after_the_redial_guard_window_dials_again(services, pr
 
 
 async def test_place_call_with_allow_redial_dials_again(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     first = await dialling.place_call(services, plan)
     second = await dialling.place_call(services, plan, allow_redial=True)
     assert len(provider.placed) == 2 and second.duplicate_of is None and second.call_id != first.call_id
 
 
 async def test_place_call_guard_ignores_another_scenario(services, provider):
-    await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
-    answer = await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA, "cancel an order"))
+    await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
+    answer = await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA, "cancel an order"))
     assert len(provider.placed) == 2 and answer.duplicate_of is None
 
 
 async def test_place_call_with_outcome_unknown_records_outcome_unknown_and_names_the_call(services, provider):
     provider.failures["place_call"] = OutcomeUnknown("No answer from the provider within 20 s.")
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     with pytest.raises(OutcomeUnknown) as caught:
         await dialling.place_call(services, plan)
-    [row] = services.store.list_calls(10)
+    [row] = await services.store.list_calls(10)
     assert row.status == "outcome_unknown"
     assert row.error == "No answer from the provider within 20 s."
     assert str(caught.value).startswith("No answer from the provider within 20 s. ")
@@ -176,7 +176,7 @@ async def test_place_call_with_outcome_unknown_records_outcome_unknown_and_names
 
 async def test_place_call_after_outcome_unknown_is_guarded_against_a_second_ring(services, provider):
     provider.failures["place_call"] = OutcomeUnknown("lost")
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     with pytest.raises(OutcomeUnknown):
         await dialling.place_call(services, plan)
     del provider.failures["place_call"]
@@ -188,10 +188,10 @@ async def test_place_call_refused_by_the_provider_records_failed_and_may_be_plac
     provider.failures["place_call"] = ProviderStatusError(
         "ElevenLabs refused the call (422): bad number", status=422, detail="bad number"
     )
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     with pytest.raises(ProviderStatusError, match="refused the call"):
         await dialling.place_call(services, plan)
-    [row] = services.store.list_calls(10)
+    [row] = await services.store.list_calls(10)
     assert row.status == "failed" and "bad number" in row.error and row.conversation_id is None
     del provider.failures["place_call"]
     answer = await dialling.place_call(services, plan)  # a refusal rang nothing: no guard
@@ -199,26 +199,26 @@ async def test_place_call_refused_by_the_provider_records_failed_and_may_be_plac
 
 
 async def test_place_call_dry_run_previews_the_plan_and_sends_nothing(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     answer = await dialling.place_call(services, plan, dry_run=True)
     assert answer.status == "dry_run" and answer.dry_run is True
     assert answer.request["body"]["to_number"] == NUMBER
     assert provider.previews == [plan.request] and provider.placed == []
-    assert services.store.list_calls(10) == []
+    assert await services.store.list_calls(10) == []
 
 
 async def test_place_call_not_confirmed_raises_and_sends_nothing(services, provider):
-    plan = dialling.plan_call(services, NUMBER, PIZZA)
+    plan = await dialling.plan_call(services, NUMBER, PIZZA)
     with pytest.raises(NotConfirmed, match="did not confirm"):
         await dialling.place_call(services, plan, confirmed=False)
-    assert provider.placed == [] and services.store.list_calls(10) == []
+    assert provider.placed == [] and await services.store.list_calls(10) == []
 
 
 async def test_place_call_over_the_hourly_cap_sends_nothing(make_services, provider):
     services = make_services(caller_mcp_max_calls_per_hour=1)
-    await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA))
-    plan = dialling.plan_call(services, OTHER, PIZZA)
-    assert dialling.call_question(services, plan) is None
+    await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA))
+    plan = await dialling.plan_call(services, OTHER, PIZZA)
+    assert await dialling.call_question(services, plan) is None
     with pytest.raises(CapExceeded, match="Hourly call cap reached: 1 calls"):
         await dialling.place_call(services, plan)
     assert [c.to_number for c in provider.placed] == [NUMBER]
@@ -227,10 +227,10 @@ async def test_place_call_over_the_hourly_cap_sends_nothing(make_services, provi
 # -- capabilities -----------------------------------------------------------------------------
 
 
-def test_plan_batch_without_batch_capability_names_provider_and_capability(make_services):
+async def test_plan_batch_without_batch_capability_names_provider_and_capability(make_services):
     lacking = FakeProvider("dialonly", capabilities=Capabilities(per_call_script=True, read_call=True))
     with pytest.raises(NotSupported) as caught:
-        dialling.plan_batch(make_services(lacking), [NUMBER], business_description=PIZZA)
+        await dialling.plan_batch(make_services(lacking), [NUMBER], business_description=PIZZA)
     assert str(caught.value) == "The dialonly provider does not support batch calls."
     assert lacking.dialled() == 0
 
@@ -256,8 +256,8 @@ async def test_plan_retry_without_any_batch_capability_names_both(make_services)
 # -- plan_batch -------------------------------------------------------------------------------
 
 
-def test_plan_batch_shares_one_script_between_recipients_with_the_same_description_and_scenario(services):
-    plan = dialling.plan_batch(
+async def test_plan_batch_shares_one_script_between_recipients_with_the_same_description_and_scenario(services):
+    plan = await dialling.plan_batch(
         services,
         [
             "+15550000001",
@@ -282,17 +282,17 @@ def test_plan_batch_shares_one_script_between_recipients_with_the_same_descripti
     assert plan.question().endswith(f"(plan {plan.fingerprint})")
 
 
-def test_plan_batch_refuses_an_oversize_batch_before_checking_entries(make_services, provider):
+async def test_plan_batch_refuses_an_oversize_batch_before_checking_entries(make_services, provider):
     services = make_services(caller_mcp_max_batch_size=10)
     with pytest.raises(CapExceeded) as caught:
-        dialling.plan_batch(services, ["not a number"] * 5_000, business_description=PIZZA)
+        await dialling.plan_batch(services, ["not a number"] * 5_000, business_description=PIZZA)
     assert str(caught.value) == "5,000 recipients exceed CALLER_MCP_MAX_BATCH_SIZE=10; split the batch."
     assert provider.dialled() == 0
 
 
-def test_plan_batch_names_every_bad_entry_by_index(services):
+async def test_plan_batch_names_every_bad_entry_by_index(services):
     with pytest.raises(InvalidInput) as caught:
-        dialling.plan_batch(services, [NUMBER, "555", {"phone_number": OTHER, "scenario": "x\x00"}, 7], business_description=PIZZA)
+        await dialling.plan_batch(services, [NUMBER, "555", {"phone_number": OTHER, "scenario": "x\x00"}, 7], business_description=PIZZA)
     message = str(caught.value)
     assert message.startswith("3 of 4 recipients are invalid; nothing was sent.")
     assert "recipients[1] '555': Phone number must be in E.164" in message
@@ -301,29 +301,29 @@ def test_plan_batch_names_every_bad_entry_by_index(services):
     assert "recipients[0]" not in message
 
 
-def test_plan_batch_fingerprint_is_stable_and_changes_with_a_scenario(services):
-    def plan(scenario):
-        return dialling.plan_batch(services, [NUMBER, OTHER], "b", PIZZA, scenario).fingerprint
+async def test_plan_batch_fingerprint_is_stable_and_changes_with_a_scenario(services):
+    async def plan(scenario):
+        return (await dialling.plan_batch(services, [NUMBER, OTHER], "b", PIZZA, scenario)).fingerprint
 
-    assert plan("order a pizza") == plan("order a pizza")
-    assert plan("order a pizza") != plan("cancel an order")
+    assert await plan("order a pizza") == await plan("order a pizza")
+    assert await plan("order a pizza") != await plan("cancel an order")
 
 
 async def test_submit_batch_sends_exactly_the_plans_request_and_records_it(services, provider):
-    plan = dialling.plan_batch(services, [NUMBER, OTHER], "nightly", PIZZA)
+    plan = await dialling.plan_batch(services, [NUMBER, OTHER], "nightly", PIZZA)
     answer = await dialling.submit_batch(services, plan)
     assert len(provider.submitted) == 1 and provider.submitted[0] is plan.request
     assert answer.batch_id == "btcal_fake_1" and answer.total_calls_scheduled == 2
-    local = services.store.get_batch("btcal_fake_1")
+    local = await services.store.get_batch("btcal_fake_1")
     assert local is not None and local.total_recipients == 2
 
 
 async def test_submit_batch_with_outcome_unknown_records_it_and_says_where(services, provider):
     provider.failures["submit_batch"] = OutcomeUnknown("lost answer")
-    plan = dialling.plan_batch(services, [NUMBER], "nightly", PIZZA)
+    plan = await dialling.plan_batch(services, [NUMBER], "nightly", PIZZA)
     with pytest.raises(OutcomeUnknown) as caught:
         await dialling.submit_batch(services, plan)
-    [local] = services.store.list_batches(10)
+    [local] = await services.store.list_batches(10)
     assert local.status == "outcome_unknown" and local.batch_id is None
     assert f"recorded locally as {local.local_id}" in str(caught.value)
 
@@ -337,7 +337,7 @@ async def test_retry_with_nothing_to_retry_sends_nothing(services, provider):
     )
     plan = await dialling.plan_retry(services, "btcal_1")
     assert plan.numbers == []
-    assert dialling.retry_question(services, plan) is None
+    assert await dialling.retry_question(services, plan) is None
     answer = await dialling.retry_batch(services, plan)
     assert answer.recipients_retried == 0 and answer.message.startswith("Nothing to retry")
     assert provider.retried == []
@@ -356,7 +356,7 @@ async def test_retry_calls_failed_and_voicemail_recipients_again(services, provi
     )
     plan = await dialling.plan_retry(services, "btcal_1")
     assert plan.numbers == [NUMBER, OTHER]
-    assert dialling.retry_question(services, plan).endswith(f"(plan {plan.fingerprint})")
+    assert (await dialling.retry_question(services, plan)).endswith(f"(plan {plan.fingerprint})")
     answer = await dialling.retry_batch(services, plan)
     assert provider.retried == ["btcal_1"] and answer.recipients_retried == 2 and answer.status == "in_progress"
 

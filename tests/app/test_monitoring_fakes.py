@@ -54,7 +54,7 @@ def report(status: str, **fields) -> CallReport:
 
 
 async def placed_call(services) -> str:
-    answer = await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
+    answer = await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA, "order a pizza"))
     return answer.call_id
 
 
@@ -82,7 +82,7 @@ async def test_get_call_with_wait_polls_until_final_with_growing_pauses(services
     ]
     assert answer.status == "done" and answer.provider_status == "p_done" and answer.outcome == "success"
     assert answer.waited_secs == 2.5 and answer.call_id == call_id
-    row = services.store.get_call(call_id)
+    row = await services.store.get_call(call_id)
     assert row.status == "done" and row.provider_status == "p_done" and row.outcome == "success"
 
 
@@ -179,8 +179,8 @@ async def test_get_call_of_an_outcome_unknown_call_answers_from_the_record_witho
 
     provider.failures["place_call"] = OutcomeUnknown("lost")
     with pytest.raises(OutcomeUnknown):
-        await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA))
-    [row] = services.store.list_calls(1)
+        await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA))
+    [row] = await services.store.list_calls(1)
     answer = await monitoring.get_call(services, row.call_id, 10)
     assert answer.status == "unknown" and answer.error == "lost" and provider.reads == []
 
@@ -222,8 +222,8 @@ async def test_transcript_renders_every_turn_with_a_header(services, provider):
 async def test_transcript_of_a_call_without_conversation_says_nothing_was_said(services, provider):
     provider.failures["place_call"] = ProviderStatusError("refused", status=422, detail="no")
     with pytest.raises(ProviderStatusError):
-        await dialling.place_call(services, dialling.plan_call(services, NUMBER, PIZZA))
-    [row] = services.store.list_calls(1)
+        await dialling.place_call(services, await dialling.plan_call(services, NUMBER, PIZZA))
+    [row] = await services.store.list_calls(1)
     text = await monitoring.transcript(services, row.call_id)
     assert text == f"Call {row.call_id} has no conversation (status failed): nothing was said.\n"
     assert provider.reads == []
@@ -250,7 +250,7 @@ async def test_transcript_without_read_capability_is_not_supported(make_services
 async def test_list_calls_filters_by_status_and_number_newest_first(services, provider):
     first = await placed_call(services)
     provider.placed_answer = provider.placed_answer.__class__(message="ok", provider_ref="conv_2")
-    second = (await dialling.place_call(services, dialling.plan_call(services, "+15557654321", PIZZA))).call_id
+    second = (await dialling.place_call(services, await dialling.plan_call(services, "+15557654321", PIZZA))).call_id
     everything = await monitoring.list_calls(services)
     assert [c.call_id for c in everything.calls] == [second, first] and everything.count == 2
     assert all(c.provider == "fakecall" for c in everything.calls)

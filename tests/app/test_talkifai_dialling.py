@@ -32,7 +32,7 @@ async def test_get_call_reports_progress_while_the_phone_rings(tmp_path):
         with anyio.fail_after(10):
             async with anyio.create_task_group() as background:
                 services.background = background
-                placed = await dialling.place_call(services, dialling.plan_call(services, "+15551230000", PIZZA))
+                placed = await dialling.place_call(services, await dialling.plan_call(services, "+15551230000", PIZZA))
                 assert placed.status == "dialling"
                 read = await monitoring.get_call(services, placed.call_id, 5, progress=progress)
     finally:
@@ -44,7 +44,7 @@ async def test_get_call_reports_progress_while_the_phone_rings(tmp_path):
 async def test_without_a_background_task_group_the_dial_runs_inline(tmp_path):
     services = services_on(tmp_path, speed=1000)
     try:
-        placed = await dialling.place_call(services, dialling.plan_call(services, "+15551230002", PIZZA))
+        placed = await dialling.place_call(services, await dialling.plan_call(services, "+15551230002", PIZZA))
     finally:
         await services.aclose()
     assert placed.status == "no_answer" and "rang for 60 s" in placed.message

@@ -64,14 +64,9 @@ def plans(monkeypatch):
     made: dict[str, list] = {"call": [], "batch": [], "retry": []}
 
     def spy(kind, real):
-        if kind == "retry":
-            async def planned(*args, **kwargs):
-                made[kind].append(await real(*args, **kwargs))
-                return made[kind][-1]
-        else:
-            def planned(*args, **kwargs):
-                made[kind].append(real(*args, **kwargs))
-                return made[kind][-1]
+        async def planned(*args, **kwargs):
+            made[kind].append(await real(*args, **kwargs))
+            return made[kind][-1]
         return planned
 
     monkeypatch.setattr(dialling, "plan_call", spy("call", dialling.plan_call))

@@ -67,9 +67,9 @@ async def get_batch_status(
     matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
     page = matching[offset : offset + limit]
     store = services.store
-    store.update_batch_status(batch.batch_id, batch.status)
+    await store.update_batch_status(batch.batch_id, batch.status)
     if any(r.call_ref for r in batch.recipients):  # else nothing to record: skip the lookup
-        record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
+        await record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
     return BatchStatusResult(
         batch_id=batch.batch_id,
         name=batch.name,
@@ -117,9 +117,9 @@ async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
     entries: list[tuple[float, BatchSummary]] = []
     seen: set[str] = set()
     for batch in remote[:limit]:
-        local = store.get_batch(batch.batch_id)
+        local = await store.get_batch(batch.batch_id)
         if local is not None:
-            store.update_batch_status(batch.batch_id, batch.status)
+            await store.update_batch_status(batch.batch_id, batch.status)
         seen.add(batch.batch_id)
         created = float(batch.created_at or (local.created_at if local else 0))
         summary = BatchSummary(
@@ -133,7 +133,7 @@ async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
             local_id=local.local_id if local else None,
         )
         entries.append((created, summary))
-    for local in store.list_batches(limit):
+    for local in await store.list_batches(limit):
         if local.batch_id is not None and local.batch_id in seen:
             continue
         summary = BatchSummary(
@@ -166,7 +166,7 @@ async def cancel_batch(services: Services, batch_id: str) -> CancelBatchResult:
     provider = services.provider()
     services.require(provider, "batches")
     batch = await read_batch(services, provider, "cancel_batch", batch_id)
-    services.store.update_batch_status(batch.batch_id, batch.status)
+    await services.store.update_batch_status(batch.batch_id, batch.status)
     return CancelBatchResult(
         batch_id=batch.batch_id,
         name=batch.name,

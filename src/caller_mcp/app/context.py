@@ -30,14 +30,14 @@ async def set_context(services: Services, description: str, scenario: str | None
     text = inputs.description(description, "description")
     if text is None:
         raise InvalidInput("description must not be empty: describe the business the calls go to.")
-    stored = services.store.set_context(text, inputs.scenario(scenario))
+    stored = await services.store.set_context(text, inputs.scenario(scenario))
     return context_result(stored, "Business context saved. place_call and submit_batch will use it.")
 
 
-def context_json(services: Services) -> str:
+async def context_json(services: Services) -> str:
     """The stored business context as JSON (the ``caller://context`` resource, shaped like
     ``set_business_context``'s answer), or a JSON object saying none is set."""
-    context = services.store.get_context()
+    context = await services.store.get_context()
     if context is None:
         return json.dumps({"description": None, "message": "No business context is set; call set_business_context."})
     return context_result(context, "The context place_call and submit_batch use by default.").model_dump_json()
@@ -54,7 +54,7 @@ def context_result(stored: BusinessContext, message: str) -> BusinessContextResu
     )
 
 
-def defaults(services: Services, business_description: str | None, scenario: str | None) -> tuple[str | None, str]:
+async def defaults(services: Services, business_description: str | None, scenario: str | None) -> tuple[str | None, str]:
     """The description and scenario a dial uses: the arguments, else the stored context, else
     (scenario only) seed 002's default.
 
@@ -63,7 +63,7 @@ def defaults(services: Services, business_description: str | None, scenario: str
     Raises:
         InvalidInput: an argument fails its checks.
     """
-    context = services.store.get_context()
+    context = await services.store.get_context()
     description = inputs.description(business_description, "business_description") or (
         context.description if context else None
     )

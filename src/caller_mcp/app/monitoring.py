@@ -27,7 +27,7 @@ MAX_LIST_LIMIT = 200
 ProgressFn = Callable[[float, float, str], Awaitable[None]]
 
 
-def _locate(services: Services, call_id: object) -> tuple[CallRecord | None, str | None]:
+async def _locate(services: Services, call_id: object) -> tuple[CallRecord | None, str | None]:
     """The store's record of a call named by its local id or its provider reference, and the
     reference to ask the provider about (``None`` when the call never got one).
 
@@ -35,7 +35,7 @@ def _locate(services: Services, call_id: object) -> tuple[CallRecord | None, str
         InvalidInput: a malformed id. NotFound: a local ``call_…`` id the store does not know.
     """
     key = inputs.identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
-    record = services.store.find_call(key)
+    record = await services.store.find_call(key)
     if record is None and key.startswith("call_"):
         raise NotFound(
             f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
@@ -86,7 +86,7 @@ async def get_call(
         knows the id. NotSupported: the provider cannot read calls. ConfigError, ProviderError.
     """
     wait = inputs.wait_seconds(wait_seconds)
-    record, provider_ref = _locate(services, call_id)
+    record, provider_ref = await _locate(services, call_id)
     provider = services.provider(record.provider if record is not None else None)
     start = services.monotonic()
     deadline = start + wait
@@ -99,7 +99,7 @@ async def get_call(
             await progress(round(now - start, 1), wait, f"dialling (ringing) after {now - start:.0f} s; next check in {pause:.1f} s")
         await services.sleep(pause)
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
-        record = services.store.get_call(record.call_id)
+        record = await services.store.get_call(record.call_id)
         provider_ref = record.conversation_id if record is not None else None
     if provider_ref is None:  # dialling, refused, interrupted, outcome unknown or unanswered: nothing to ask about
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
@@ -144,7 +144,7 @@ async def get_call(
             )
         )
         return answer
-    record = remember_report(services.store, provider.name, record, report)
+    record = await remember_report(services.store, provider.name, record, report)
     return _report_result(services, provider, record, report, waited)
 
 
@@ -209,7 +209,7 @@ async def transcript(services: Services, call_id: str) -> str:
     Raises:
         InvalidInput, NotFound, NotSupported, ConfigError, ProviderError: as for :func:`get_call`.
     """
-    record, provider_ref = _locate(services, call_id)
+    record, provider_ref = await _locate(services, call_id)
     key = record.call_id if record is not None else provider_ref
     if provider_ref is None:
         return f"Call {key} has no conversation (status {record.status if record else 'unknown'}): nothing was said.\n"
@@ -218,7 +218,7 @@ async def transcript(services: Services, call_id: str) -> str:
     report = await _read(provider, provider_ref, known=record is not None)
     if report is None:
         return f"Call {key}: the provider has no conversation yet (it has not started); try again shortly.\n"
-    remember_report(services.store, provider.name, record, report)
+    await remember_report(services.store, provider.name, record, report)
     to_number = (record.to_number if record is not None else None) or report.to_number or "unknown number"
     header = (
         f"Transcript of call {key} (conversation {report.provider_ref}) to {to_number}: "
@@ -252,7 +252,7 @@ async def list_calls(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
     if to_number is not None:
         check_e164(to_number)
-    records = services.store.list_calls(
+    records = await services.store.list_calls(
         limit, status=inputs.text(status, "status", 40), to_number=to_number, since=inputs.since(since)
     )
     return CallListResult(

@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 from ..domain.batches import recipient_call_status
 from ..domain.calls import CallReport
 from ..errors import CallerError, OutcomeUnknown
-from ..store import CallRecord, SqliteStore
+from ..ports import Store
+from ..store import CallRecord
 
 T = TypeVar("T")
 
 
-async def recorded(request: Awaitable[T], record: Callable[[str, str], Any], unknown_advice: str) -> T:
+async def recorded(request: Awaitable[T], record: Callable[[str, str], Awaitable[Any]], unknown_advice: str) -> T:
     """Await a dialling request and record its failure before re-raising it.
 
     A refusal or an unreachable provider is recorded as ``failed`` (nothing was dialled); a lost
@@ -29,7 +30,7 @@ async def recorded(request: Awaitable[T], record: Callable[[str, str], Any], unk
 
     Args:
         request: the provider call.
-        record: ``record(status, error)`` writes the outcome to the store.
+        record: ``await record(status, error)`` writes the outcome to the store.
         unknown_advice: appended to an :class:`OutcomeUnknown` message: where the record is and
             what to check before trying again.
     Raises:
@@ -38,13 +39,13 @@ async def recorded(request: Awaitable[T], record: Callable[[str, str], Any], unk
     try:
         return await request
     except OutcomeUnknown as exc:
-        record("outcome_unknown", str(exc))
+        await record("outcome_unknown", str(exc))
         raise OutcomeUnknown(f"{exc} {unknown_advice}") from exc
     except CallerError as exc:
-        record("failed", str(exc))
+        await record("failed", str(exc))
         raise
     except BaseException as exc:
-        record(
+        await record(
             "outcome_unknown",
             f"The request was interrupted ({type(exc).__name__}: client timeout, cancellation or shutdown) "
             "after it may have reached the provider; check the provider's call history before calling again.",
@@ -52,7 +53,7 @@ async def recorded(request: Awaitable[T], record: Callable[[str, str], Any], unk
         raise
 
 
-def record_batch_calls(store: SqliteStore, provider: str, batch_id: str, calls: list[dict[str, Any]]) -> None:
+async def record_batch_calls(store: Store, provider: str, batch_id: str, calls: list[dict[str, Any]]) -> None:
     """Record the calls of a batch this server submitted (no-op for any other batch).
 
     Args:
@@ -61,7 +62,7 @@ def record_batch_calls(store: SqliteStore, provider: str, batch_id: str, calls: 
             ``provider_status`` and ``created_at`` (Unix seconds). The n-th call to a number
             gets the n-th scenario submitted for that number.
     """
-    submitted = store.batch_recipients(batch_id)
+    submitted = await store.batch_recipients(batch_id)
     if not submitted:
         return
     scenarios: dict[str, deque[str]] = defaultdict(deque)
@@ -73,14 +74,14 @@ def record_batch_calls(store: SqliteStore, provider: str, batch_id: str, calls: 
         scenario = goals.popleft() if goals else ""
         if call["conversation_id"]:
             rows.append({**call, "scenario": scenario})
-    store.record_batch_calls(batch_id, provider, rows)
+    await store.record_batch_calls(batch_id, provider, rows)
 
 
-def remember_report(store: SqliteStore, provider: str, record: CallRecord | None, report: CallReport) -> CallRecord | None:
+async def remember_report(store: Store, provider: str, record: CallRecord | None, report: CallReport) -> CallRecord | None:
     """Write a provider's report on a call to the store; a call of a batch this server submitted
     that the store did not know yet is recorded first. Returns the call's row, if any."""
     if record is None and report.batch_id:
-        record_batch_calls(
+        await record_batch_calls(
             store,
             provider,
             report.batch_id,
@@ -94,9 +95,9 @@ def remember_report(store: SqliteStore, provider: str, record: CallRecord | None
                 }
             ],
         )
-        record = store.get_call(report.provider_ref)
+        record = await store.get_call(report.provider_ref)
     if record is not None:
-        store.record_provider_report(
+        await store.record_provider_report(
             record.call_id,
             status=report.status,
             provider_status=report.provider_status,

@@ -17,9 +17,8 @@ from anyio.abc import TaskGroup
 from ..domain.caps import Caps
 from ..domain.policy import DialPolicy
 from ..errors import NotSupported
-from ..ports import CAPABILITY_WORDS, Provider
+from ..ports import CAPABILITY_WORDS, Provider, Store
 from ..settings import SANDBOX_NOTE, Settings
-from ..store import SqliteStore
 
 #: The principal of requests that carry no access token (stdio; loopback HTTP without
 #: authentication): every call and batch is recorded under a principal, this one by default.
@@ -32,13 +31,14 @@ class Services:
 
     Attributes:
         settings: the process settings.
-        open_store: opens the store (called once, on first use).
+        open_store: builds the store (called once, on first use; it does no I/O before its
+            first awaited operation).
         make_provider: builds a provider by name (called once per name, on first use).
         sleep, monotonic, now: the clock (seconds; ``now`` is Unix time). Tests pass their own.
     """
 
     settings: Settings
-    open_store: Callable[[], SqliteStore]
+    open_store: Callable[[], Store]
     make_provider: Callable[[str], Provider]
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     monotonic: Callable[[], float] = time.monotonic
@@ -46,16 +46,13 @@ class Services:
     #: Where dials that block until answered run (the server's lifespan task group, so a graceful
     #: stop waits for them); ``None`` outside a server: such dials then run inline.
     background: TaskGroup | None = field(default=None, repr=False)
-    _store: SqliteStore | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
     _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
 
     @property
-    def store(self) -> SqliteStore:
-        """The store, opened on first use.
-
-        Raises:
-            ConfigError: it cannot be opened.
-        """
+    def store(self) -> Store:
+        """The store (its operations are awaited; the first one opens it and raises
+        ``ConfigError`` when it cannot be opened)."""
         if self._store is None:
             self._store = self.open_store()
         return self._store
@@ -112,5 +109,5 @@ class Services:
         for provider in providers:
             await provider.aclose()
         if self._store is not None:
-            self._store.close()
-            self._store = None
+            store, self._store = self._store, None
+            await store.aclose()

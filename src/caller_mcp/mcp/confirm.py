@@ -105,14 +105,11 @@ async def plan_call(
     dynamic_variables: dict[str, Any] | None = None,
     ring_timeout_secs: int | None = None,
 ) -> Planned[dialling.CallPlan]:
-    """Resolver: plan ``place_call`` once (checks and the exact request).
-
-    The dial policy needs no I/O; it runs on the event loop between two awaits, as the store does.
-    """
+    """Resolver: plan ``place_call`` once (checks and the exact request)."""
     if (refusal := write_refusal(ctx, "place calls")) is not None:
         return Planned(error=refusal)
     try:
-        plan = dialling.plan_call(
+        plan = await dialling.plan_call(
             services_of(ctx), to_number, business_description, scenario,
             language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
             ring_timeout_secs=ring_timeout_secs,
@@ -127,7 +124,7 @@ async def ask_call(
     """Resolver: ask the person before ``place_call`` dials the plan, when required."""
     if dry_run or planned.plan is None or not _asks(ctx, "call"):
         return NOT_ASKED
-    return _ask(dialling.call_question(services_of(ctx), planned.plan, allow_redial=allow_redial))
+    return _ask(await dialling.call_question(services_of(ctx), planned.plan, allow_redial=allow_redial))
 
 
 # -- batch ------------------------------------------------------------------------------------
@@ -146,7 +143,7 @@ async def plan_batch(
         return Planned(error=refusal)
     try:
         services = services_of(ctx)
-        plan = dialling.plan_batch(services, recipients, call_name, business_description, scenario, scheduled_time_unix)
+        plan = await dialling.plan_batch(services, recipients, call_name, business_description, scenario, scheduled_time_unix)
         return Planned(plan=plan)
     except CallerError as exc:
         return Planned(error=exc)
@@ -156,7 +153,7 @@ async def ask_batch(ctx: Context, planned: Annotated[Planned[dialling.BatchPlan]
     """Resolver: ask the person before ``submit_batch`` submits the plan, when required."""
     if dry_run or planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
-    return _ask(dialling.batch_question(services_of(ctx), planned.plan))
+    return _ask(await dialling.batch_question(services_of(ctx), planned.plan))
 
 
 # -- retry ------------------------------------------------------------------------------------
@@ -176,4 +173,4 @@ async def ask_retry(ctx: Context, planned: Annotated[Planned[dialling.RetryPlan]
     """Resolver: ask the person before ``retry_batch`` dials the plan again, when required."""
     if planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
-    return _ask(dialling.retry_question(services_of(ctx), planned.plan))
+    return _ask(await dialling.retry_question(services_of(ctx), planned.plan))

@@ -127,7 +127,7 @@ def build_server(
     )
     async def business_context() -> str:
         try:
-            return context.context_json(running["services"])
+            return await context.context_json(running["services"])
         except CallerError as exc:
             raise ResourceError(str(exc)) from exc
 

@@ -8,13 +8,12 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .records import BatchRecord, BusinessContext, CallRecord
 from .sqlite import SqliteStore
+from .threaded import ThreadedStore
 
 
-
-
-
-def open_store(settings: Settings) -> SqliteStore:
-    """Open the store that ``settings`` names (``CALLER_MCP_DB``, else the user data directory).
+def open_sqlite(settings: Settings) -> SqliteStore:
+    """Open the SQLite store that ``settings`` names (``CALLER_MCP_DB``, else the user data
+    directory). Blocking: :func:`open_store` calls it on the store's worker thread.
 
     Raises:
         ConfigError: the database cannot be opened or created; the message says what to set.
@@ -28,4 +27,10 @@ def open_store(settings: Settings) -> SqliteStore:
         ) from exc
 
 
-__all__ = ["BatchRecord", "BusinessContext", "CallRecord", "SqliteStore", "open_store"]
+def open_store(settings: Settings) -> ThreadedStore:
+    """The :class:`~caller_mcp.ports.Store` that ``settings`` names; nothing is opened until its
+    first operation (which raises ``ConfigError`` as :func:`open_sqlite` does)."""
+    return ThreadedStore(lambda: open_sqlite(settings))
+
+
+__all__ = ["BatchRecord", "BusinessContext", "CallRecord", "SqliteStore", "ThreadedStore", "open_sqlite", "open_store"]

@@ -50,7 +50,7 @@ class BatchPlan:
         )
 
 
-def plan_batch(
+async def plan_batch(
     services: Services,
     recipients: list[str | RecipientInput | dict],
     call_name: str | None = None,
@@ -79,7 +79,7 @@ def plan_batch(
     services.require(provider, "batches")
     services.caps(provider).check_size(len(recipients), batch=True)
     policy = services.policy(provider)
-    batch_description, batch_goal = defaults(services, business_description, scenario)
+    batch_description, batch_goal = await defaults(services, business_description, scenario)
 
     scripts: dict[tuple[str, str], CallerScript] = {}
     requests: list[BatchRecipientRequest] = []
@@ -118,11 +118,11 @@ def plan_batch(
     return BatchPlan(provider=provider, request=request, summary=summary, fingerprint=digest)
 
 
-def batch_question(services: Services, plan: BatchPlan) -> str | None:
+async def batch_question(services: Services, plan: BatchPlan) -> str | None:
     """The question to ask before :func:`submit_batch` submits ``plan``, or ``None`` when a cap
     would refuse it. Never raises."""
     try:
-        check_hourly(services, plan.provider, len(plan.request.recipients), batch=True)
+        await check_hourly(services, plan.provider, len(plan.request.recipients), batch=True)
     except CallerError:
         return None
     return plan.question()
@@ -144,7 +144,7 @@ async def submit_batch(
     provider, request = plan.provider, plan.request
     dials = len(request.recipients)
     if dry_run:
-        check_hourly(services, provider, dials, batch=True)
+        await check_hourly(services, provider, dials, batch=True)
         preview = provider.preview_batch(request)
         shown = preview["body"]["recipients"]
         preview["body"]["recipients"] = shown[:MAX_DRY_RUN_RECIPIENTS]
@@ -159,13 +159,13 @@ async def submit_batch(
             **services.answered_by(provider),
         )
     if not confirmed:
-        check_hourly(services, provider, dials, batch=True)
+        await check_hourly(services, provider, dials, batch=True)
         raise NotConfirmed("Not submitted: the person did not confirm the batch.")
     caps = services.caps(provider)
     now = services.now()
     local_id = f"batch_{uuid.uuid4().hex[:20]}"
     store = services.store
-    store.reserve_batch(
+    await store.reserve_batch(
         local_id=local_id,
         provider=provider.name,
         name=request.name,
@@ -180,7 +180,7 @@ async def submit_batch(
         f"The submission is recorded locally as {local_id}. Check the provider's batch list before "
         "submitting again, or the numbers may ring twice.",
     )
-    store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id)
+    await store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id)
     return SubmitBatchResult(
         batch_id=created.batch_id,
         name=created.name or request.name,

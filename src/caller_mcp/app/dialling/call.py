@@ -62,7 +62,7 @@ class CallPlan:
         )
 
 
-def plan_call(
+async def plan_call(
     services: Services,
     to_number: str,
     business_description: str | None = None,
@@ -85,7 +85,7 @@ def plan_call(
         ConfigError: missing or invalid environment variables.
         PolicyViolation: the number must not be dialled.
     """
-    description, goal = defaults(services, business_description, scenario)
+    description, goal = await defaults(services, business_description, scenario)
     check_e164(to_number)
     if description is None:
         raise InvalidInput(NO_DESCRIPTION_ERROR)
@@ -106,21 +106,21 @@ def plan_call(
     )
 
 
-def _earlier_call(services: Services, plan: CallPlan, allow_redial: bool) -> CallRecord | None:
+async def _earlier_call(services: Services, plan: CallPlan, allow_redial: bool) -> CallRecord | None:
     """The earlier call the redial guard would return instead of this one (read only)."""
     window = services.settings.caller_mcp_redial_guard_secs
     if allow_redial or window <= 0:
         return None
-    return services.store.recent_call(plan.to_number, plan.scenario, services.now() - window)
+    return await services.store.recent_call(plan.to_number, plan.scenario, services.now() - window)
 
 
-def call_question(services: Services, plan: CallPlan, *, allow_redial: bool = False) -> str | None:
+async def call_question(services: Services, plan: CallPlan, *, allow_redial: bool = False) -> str | None:
     """The question to ask before :func:`place_call` dials ``plan``, or ``None`` when it would not
     dial (the redial guard returns an earlier call, or a cap refuses). Never raises."""
     try:
-        if _earlier_call(services, plan, allow_redial) is not None:
+        if await _earlier_call(services, plan, allow_redial) is not None:
             return None
-        check_hourly(services, plan.provider, 1, batch=False)
+        await check_hourly(services, plan.provider, 1, batch=False)
     except CallerError:
         return None
     return plan.question()
@@ -173,10 +173,10 @@ async def place_call(
     """
     provider = plan.provider
     if dry_run or not confirmed:
-        earlier = _earlier_call(services, plan, allow_redial)
+        earlier = await _earlier_call(services, plan, allow_redial)
         if earlier is not None and not dry_run:
             return _duplicate_answer(services, plan, earlier)
-        check_hourly(services, provider, 1, batch=False)
+        await check_hourly(services, provider, 1, batch=False)
         if not confirmed:
             raise NotConfirmed("Not dialled: the person did not confirm the call.")
         return PlaceCallResult(
@@ -196,7 +196,7 @@ async def place_call(
     now = services.now()
     window = services.settings.caller_mcp_redial_guard_secs
     call_id = f"call_{uuid.uuid4().hex[:20]}"
-    record, new = services.store.reserve_call(
+    record, new = await services.store.reserve_call(
         call_id=call_id,
         provider=provider.name,
         to_number=plan.to_number,
@@ -261,7 +261,7 @@ async def _dial(services: Services, provider: Provider, call_id: str, request: C
     # A provider whose request blocks until the callee answers says how the call went
     # (TalkifAI: answered, or no_answer on its 408); the others only accepted it: initiated.
     status = placed.status or "initiated"
-    store.record_call_outcome(
+    await store.record_call_outcome(
         call_id,
         status=status,
         conversation_id=placed.provider_ref,

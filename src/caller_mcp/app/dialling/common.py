@@ -65,7 +65,7 @@ def controls_json(overrides: CallOverrides) -> str | None:
     return None if overrides.empty else json.dumps(overrides.as_dict(), sort_keys=True, ensure_ascii=False)
 
 
-def check_hourly(services: Services, provider: Provider, dials: int, *, batch: bool) -> None:
+async def check_hourly(services: Services, provider: Provider, dials: int, *, batch: bool) -> None:
     """Apply both caps to ``dials`` more dials (read only: the decision that counts is taken
     again when the intent is written).
 
@@ -75,4 +75,4 @@ def check_hourly(services: Services, provider: Provider, dials: int, *, batch: b
     caps = services.caps(provider)
     caps.check_size(dials, batch=batch)
     now = services.now()
-    caps.check_hourly(services.store.dials_since(now - CAP_WINDOW_SECS), dials, now, batch=batch)
+    caps.check_hourly(await services.store.dials_since(now - CAP_WINDOW_SECS), dials, now, batch=batch)

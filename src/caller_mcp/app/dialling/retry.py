@@ -62,13 +62,13 @@ async def plan_retry(services: Services, batch_id: str) -> RetryPlan:
     )
 
 
-def retry_question(services: Services, plan: RetryPlan) -> str | None:
+async def retry_question(services: Services, plan: RetryPlan) -> str | None:
     """The question to ask before :func:`retry_batch` dials again, or ``None`` when it would not
     dial (nothing to retry, or a cap refuses). Never raises."""
     if not plan.numbers:
         return None
     try:
-        check_hourly(services, plan.provider, len(plan.numbers), batch=True)
+        await check_hourly(services, plan.provider, len(plan.numbers), batch=True)
     except CallerError:
         return None
     return plan.question()
@@ -98,11 +98,11 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
     caps = services.caps(provider)
     caps.check_size(len(numbers), batch=True)
     if not confirmed:
-        check_hourly(services, provider, len(numbers), batch=True)
+        await check_hourly(services, provider, len(numbers), batch=True)
         raise NotConfirmed("Not retried: the person did not confirm.")
     now = services.now()
     store = services.store
-    retry_id = store.reserve_retry(
+    retry_id = await store.reserve_retry(
         batch.batch_id,
         len(numbers),
         cap_window_start=now - CAP_WINDOW_SECS,
@@ -113,8 +113,8 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
         lambda status, error: store.record_retry_outcome(retry_id, status=status, error=error),
         "Check get_batch_status before retrying again, or the numbers may ring twice.",
     )
-    store.record_retry_outcome(retry_id, status="retried")
-    store.update_batch_status(retried.batch_id, retried.status)
+    await store.record_retry_outcome(retry_id, status="retried")
+    await store.update_batch_status(retried.batch_id, retried.status)
     return RetryBatchResult(
         batch_id=retried.batch_id,
         name=retried.name or batch.name,
