@@ -171,12 +171,12 @@ class Store(Protocol):
     errors (e.g. ``sqlite3.OperationalError``) when a read or write fails.
     """
 
-    async def get_context(self) -> BusinessContext | None:
-        """The stored business context, or ``None`` if none was ever set."""
+    async def get_context(self, principal: str = "local") -> BusinessContext | None:
+        """``principal``'s business context, or ``None`` if it never set one."""
         ...
 
-    async def set_context(self, description: str, scenario: str | None) -> BusinessContext:
-        """Replace the business context; returns what was stored."""
+    async def set_context(self, description: str, scenario: str | None, principal: str = "local") -> BusinessContext:
+        """Replace ``principal``'s business context (no other's); returns what was stored."""
         ...
 
     async def reserve_call(
@@ -191,6 +191,7 @@ class Store(Protocol):
         cap_window_start: float,
         check_cap: CapCheck,
         overrides: str | None = None,
+        principal: str = "local",
     ) -> tuple[CallRecord, bool]:
         """Redial guard + hourly cap + ``dialling`` intent in one transaction (``overrides``: the
         call's caller controls as canonical JSON, stored with it).
@@ -239,7 +240,13 @@ class Store(Protocol):
         ...
 
     async def list_calls(
-        self, limit: int = 20, *, status: str | None = None, to_number: str | None = None, since: float | None = None
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        to_number: str | None = None,
+        since: float | None = None,
+        principal: str | None = None,
     ) -> list[CallRecord]:
         """The newest calls first, at most ``limit``, optionally filtered."""
         ...
@@ -262,6 +269,7 @@ class Store(Protocol):
         scheduled_time_unix: int | None,
         cap_window_start: float,
         check_cap: CapCheck,
+        principal: str = "local",
     ) -> BatchRecord:
         """Hourly cap + ``submitting`` intent in one transaction; raises what ``check_cap`` raises."""
         ...
@@ -284,7 +292,7 @@ class Store(Protocol):
         """The ``{"phone_number", "scenario"}`` list recorded at submission (empty if not submitted here)."""
         ...
 
-    async def list_batches(self, limit: int = 20) -> list[BatchRecord]:
+    async def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         """The batches submitted here, newest first, at most ``limit``."""
         ...
 

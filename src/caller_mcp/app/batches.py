@@ -9,7 +9,7 @@ from ..errors import InvalidInput, NotFound, ProviderError, ProviderStatusError
 from ..ports import Provider
 from .recording import recipient_rows, record_batch_calls
 from .results import BatchListResult, BatchStatusResult, BatchSummary, CancelBatchResult, RecipientResult
-from .services import Services
+from .services import LOCAL_PRINCIPAL, Services
 
 #: Recipients per ``get_batch_status`` page: default and most.
 DEFAULT_RECIPIENT_PAGE = 20
@@ -87,8 +87,11 @@ async def get_batch_status(
     )
 
 
-async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
-    """The batches this server submitted (store) merged with the workspace's batch list, newest first.
+async def list_batches(services: Services, limit: int = 20, *, principal: str = LOCAL_PRINCIPAL) -> BatchListResult:
+    """``principal``'s batches (store) merged with the workspace's batch list, newest first.
+
+    Batches another principal submitted here are left out; the workspace's batches submitted
+    elsewhere (the provider's dashboard, another tool) are shown to everyone.
 
     When the provider cannot be read, the store's batches are returned with a ``warning``.
 
@@ -121,6 +124,8 @@ async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
         if local is not None:
             await store.update_batch_status(batch.batch_id, batch.status)
         seen.add(batch.batch_id)
+        if local is not None and (local.principal or LOCAL_PRINCIPAL) != principal:
+            continue
         created = float(batch.created_at or (local.created_at if local else 0))
         summary = BatchSummary(
             batch_id=batch.batch_id,
@@ -133,7 +138,7 @@ async def list_batches(services: Services, limit: int = 20) -> BatchListResult:
             local_id=local.local_id if local else None,
         )
         entries.append((created, summary))
-    for local in await store.list_batches(limit):
+    for local in await store.list_batches(limit, principal=principal):
         if local.batch_id is not None and local.batch_id in seen:
             continue
         summary = BatchSummary(

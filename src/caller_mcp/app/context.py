@@ -10,14 +10,17 @@ from ..domain.script import DEFAULT_SCENARIO
 from ..errors import InvalidInput
 from ..store import BusinessContext
 from .results import BusinessContextResult
-from .services import Services
+from .services import LOCAL_PRINCIPAL, Services
 
 #: Seed 002's error when neither the call nor the stored context gives a business description.
 NO_DESCRIPTION_ERROR = "Provide a business description first."
 
 
-async def set_context(services: Services, description: str, scenario: str | None = None) -> BusinessContextResult:
-    """Store the business description and default scenario (seed 002 ``/api/context``).
+async def set_context(
+    services: Services, description: str, scenario: str | None = None, *, principal: str = LOCAL_PRINCIPAL
+) -> BusinessContextResult:
+    """Store ``principal``'s business description and default scenario (seed 002 ``/api/context``);
+    another principal's context and calls are untouched.
 
     Args:
         description: who the business is; trimmed, must not be blank.
@@ -30,14 +33,14 @@ async def set_context(services: Services, description: str, scenario: str | None
     text = inputs.description(description, "description")
     if text is None:
         raise InvalidInput("description must not be empty: describe the business the calls go to.")
-    stored = await services.store.set_context(text, inputs.scenario(scenario))
+    stored = await services.store.set_context(text, inputs.scenario(scenario), principal)
     return context_result(stored, "Business context saved. place_call and submit_batch will use it.")
 
 
-async def context_json(services: Services) -> str:
-    """The stored business context as JSON (the ``caller://context`` resource, shaped like
+async def context_json(services: Services, principal: str = LOCAL_PRINCIPAL) -> str:
+    """``principal``'s business context as JSON (the ``caller://context`` resource, shaped like
     ``set_business_context``'s answer), or a JSON object saying none is set."""
-    context = await services.store.get_context()
+    context = await services.store.get_context(principal)
     if context is None:
         return json.dumps({"description": None, "message": "No business context is set; call set_business_context."})
     return context_result(context, "The context place_call and submit_batch use by default.").model_dump_json()
@@ -54,16 +57,18 @@ def context_result(stored: BusinessContext, message: str) -> BusinessContextResu
     )
 
 
-async def defaults(services: Services, business_description: str | None, scenario: str | None) -> tuple[str | None, str]:
+async def defaults(
+    services: Services, business_description: str | None, scenario: str | None, principal: str = LOCAL_PRINCIPAL
+) -> tuple[str | None, str]:
     """The description and scenario a dial uses: the arguments, else the stored context, else
-    (scenario only) seed 002's default.
+    (scenario only) seed 002's default. The stored context is ``principal``'s.
 
     Returns:
         ``(description or None, scenario)``.
     Raises:
         InvalidInput: an argument fails its checks.
     """
-    context = await services.store.get_context()
+    context = await services.store.get_context(principal)
     description = inputs.description(business_description, "business_description") or (
         context.description if context else None
     )

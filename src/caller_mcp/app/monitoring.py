@@ -15,7 +15,7 @@ from ..ports import Provider
 from ..store import CallRecord
 from .recording import remember_report
 from .results import CallListResult, CallRecordResult, CallResult, TranscriptLine
-from .services import Services
+from .services import LOCAL_PRINCIPAL, Services
 
 #: ``get_call`` polling: first pause, growth factor and longest pause between two reads, seconds.
 FIRST_POLL_DELAY_SECS = 1.0
@@ -234,8 +234,11 @@ async def list_calls(
     status: str | None = None,
     to_number: str | None = None,
     since: str | float | None = None,
+    *,
+    principal: str = LOCAL_PRINCIPAL,
 ) -> CallListResult:
-    """The local call history from the store, newest first; no provider request.
+    """``principal``'s calls (its batches' included) from the store, newest first; no provider
+    request. Any call's id, whoever placed it, can be read with :func:`get_call`.
 
     Rows show the last status the provider reported (``get_call``, ``get_batch_status``);
     batch recipients' calls appear once ``get_batch_status`` has seen them.
@@ -253,7 +256,8 @@ async def list_calls(
     if to_number is not None:
         check_e164(to_number)
     records = await services.store.list_calls(
-        limit, status=inputs.text(status, "status", 40), to_number=to_number, since=inputs.since(since)
+        limit, status=inputs.text(status, "status", 40), to_number=to_number, since=inputs.since(since),
+        principal=principal,
     )
     return CallListResult(
         calls=[

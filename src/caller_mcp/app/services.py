@@ -19,10 +19,7 @@ from ..domain.policy import DialPolicy
 from ..errors import NotSupported
 from ..ports import CAPABILITY_WORDS, Provider, Store
 from ..settings import SANDBOX_NOTE, Settings
-
-#: The principal of requests that carry no access token (stdio; loopback HTTP without
-#: authentication): every call and batch is recorded under a principal, this one by default.
-LOCAL_PRINCIPAL = "local"
+from ..store import LOCAL_PRINCIPAL  # noqa: F401 - re-exported: the app's default principal
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ..app import dialling
 from ..app.results import RecipientInput
 from ..app.services import Services
 from ..errors import CallerError
-from .principal import write_refusal
+from .principal import principal_of, write_refusal
 
 P = TypeVar("P")
 
@@ -112,7 +112,7 @@ async def plan_call(
         plan = await dialling.plan_call(
             services_of(ctx), to_number, business_description, scenario,
             language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
-            ring_timeout_secs=ring_timeout_secs,
+            ring_timeout_secs=ring_timeout_secs, principal=principal_of(ctx),
         )
         return Planned(plan=plan)
     except CallerError as exc:
@@ -143,7 +143,10 @@ async def plan_batch(
         return Planned(error=refusal)
     try:
         services = services_of(ctx)
-        plan = await dialling.plan_batch(services, recipients, call_name, business_description, scenario, scheduled_time_unix)
+        plan = await dialling.plan_batch(
+            services, recipients, call_name, business_description, scenario, scheduled_time_unix,
+            principal=principal_of(ctx),
+        )
         return Planned(plan=plan)
     except CallerError as exc:
         return Planned(error=exc)

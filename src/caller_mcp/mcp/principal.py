@@ -29,6 +29,13 @@ def access_of(ctx: Context) -> AccessToken | None:
     return user.access_token if isinstance(user, AuthenticatedUser) else None
 
 
+def current_principal() -> str:
+    """The principal of the request being served, for handlers the SDK calls without a Context
+    (static resources): the access token the SDK's middleware put in context, else ``local``."""
+    token = get_access_token()
+    return token.client_id if token is not None else LOCAL_PRINCIPAL
+
+
 def principal_of(ctx: Context) -> str:
     """The principal the request is recorded under: the token's ``client_id``, else ``local``."""
     token = access_of(ctx)

@@ -27,6 +27,7 @@ from ..bootstrap import bootstrap
 from ..errors import CallerError, NotFound
 from ..settings import Settings
 from .confirm import services_of
+from .principal import current_principal
 from .prompts import test_phone_line
 from .tools import all_tools
 
@@ -127,7 +128,7 @@ def build_server(
     )
     async def business_context() -> str:
         try:
-            return await context.context_json(running["services"])
+            return await context.context_json(running["services"], current_principal())
         except CallerError as exc:
             raise ResourceError(str(exc)) from exc
 

@@ -47,7 +47,7 @@ from .confirm import (
     plan_retry,
     services_of,
 )
-from .principal import write_refusal
+from .principal import principal_of, write_refusal
 from .sdk import StrictTool, make_tool
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ async def set_business_context(
     """Save the business the AI caller rings and its default goal (scenario); kept across restarts.
     Free. Next: place_call or submit_batch, which use it by default."""
     _may_write(ctx, "set the business context")
-    return _result(await _run(context.set_context(services_of(ctx), description, scenario), "set_business_context"))
+    return _result(await _run(context.set_context(services_of(ctx), description, scenario, principal=principal_of(ctx)), "set_business_context"))
 
 
 async def place_call(
@@ -211,17 +211,17 @@ async def list_calls(
     to_number: Annotated[str | None, Field(json_schema_extra={"pattern": E164_PATTERN.pattern})] = None,
     since: Annotated[str | None, Field(description="ISO 8601 or Unix seconds.")] = None,
 ) -> Annotated[CallToolResult, CallListResult]:
-    """Calls placed here (batch calls once seen), newest first, with last known status, from local
+    """Your calls (batch calls once seen), newest first, with last known status, from local
     records. Free. outcome_unknown: the provider may have dialled; check before calling again."""
-    return _result(await _run(monitoring.list_calls(services_of(ctx), limit, status, to_number, since), "list_calls"))
+    return _result(await _run(monitoring.list_calls(services_of(ctx), limit, status, to_number, since, principal=principal_of(ctx)), "list_calls"))
 
 
 async def list_batches(
     ctx: Context, limit: Annotated[int, _range("Most to list.", 1, batches.MAX_BATCH_LIST)] = 20
 ) -> Annotated[CallToolResult, BatchListResult]:
-    """Batches, newest first: this server's and the provider workspace's (submitted_here).
+    """Batches, newest first: yours and the provider workspace's (submitted_here).
     Free. Next: get_batch_status."""
-    return _result(await _run(batches.list_batches(services_of(ctx), limit), "list_batches"))
+    return _result(await _run(batches.list_batches(services_of(ctx), limit, principal=principal_of(ctx)), "list_batches"))
 
 
 async def retry_batch(

@@ -3,7 +3,8 @@
 Tables are created if missing; columns added after the first release are added to databases
 that lack them; indexes are created if missing (version 4: the history queries stop reading all
 rows; version 5: test runs, their units and verdicts; version 6: call overrides, recipient ids
-and costs). ``PRAGMA user_version`` records the version a database was last opened with.
+and costs; version 7: the principal of every call and batch, a business context per principal,
+the last pushed report of a call, and the webhook events already applied). ``PRAGMA user_version`` records the version a database was last opened with.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 
 from .test_runs import TEST_RUN_SCHEMA
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -55,6 +56,18 @@ CREATE TABLE IF NOT EXISTS batches (
     owner                 TEXT,
     pid                   INTEGER
 );
+CREATE TABLE IF NOT EXISTS principal_context (
+    principal   TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    scenario    TEXT,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    provider    TEXT NOT NULL,
+    event_key   TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (provider, event_key)
+);
 CREATE TABLE IF NOT EXISTS batch_retries (
     retry_id    TEXT PRIMARY KEY,
     batch_id    TEXT NOT NULL,
@@ -85,8 +98,12 @@ _ADDED_COLUMNS = {
         ("cost", "REAL"),
         ("cost_unit", "TEXT"),
         ("cost_usd", "REAL"),
+        # Issue 13: who placed it (a token's principal; 'local' over stdio), and the last
+        # report a signed webhook pushed (JSON of CallReport), which get_call answers from.
+        ("principal", "TEXT"),
+        ("report_json", "TEXT"),
     ),
-    "batches": (("owner", "TEXT"), ("pid", "INTEGER")),
+    "batches": (("owner", "TEXT"), ("pid", "INTEGER"), ("principal", "TEXT")),
 }
 #: Indexes created on open, after the added columns they cover (CREATE ... IF NOT EXISTS, so an
 #: older database gains them the first time this version opens it; a large one takes a moment once).
@@ -103,6 +120,15 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS batches_status ON batches (status)",
     "CREATE INDEX IF NOT EXISTS batch_retries_created ON batch_retries (created_at)",
     "CREATE INDEX IF NOT EXISTS batch_retries_status ON batch_retries (status)",
+    # Version 7: rows written before principals were the local user's; list_calls and
+    # list_batches show a principal's own, newest first.
+    "UPDATE calls SET principal = 'local' WHERE principal IS NULL",
+    "UPDATE batches SET principal = 'local' WHERE principal IS NULL",
+    "INSERT OR IGNORE INTO principal_context (principal, description, scenario, updated_at) "
+    "SELECT 'local', description, scenario, updated_at FROM business_context WHERE id = 1",
+    "CREATE INDEX IF NOT EXISTS calls_principal ON calls (principal, created_at)",
+    "CREATE INDEX IF NOT EXISTS batches_principal ON batches (principal, created_at)",
+    "CREATE INDEX IF NOT EXISTS webhook_events_received ON webhook_events (received_at)",
 )
 
 

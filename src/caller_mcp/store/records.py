@@ -49,6 +49,8 @@ class CallRecord:
     cost: float | None = None
     cost_unit: str | None = None
     cost_usd: float | None = None
+    principal: str | None = None
+    report_json: str | None = None
 
     def controls(self) -> dict[str, Any]:
         """The call's recorded controls (language, voice_id, dynamic_variables, ring_timeout_secs); ``{}`` when none."""
@@ -69,3 +71,4 @@ class BatchRecord:
     total_recipients: int
     scheduled_time_unix: int | None
     error: str | None
+    principal: str | None = None

@@ -30,6 +30,9 @@ from typing import Any
 
 from .migrations import migrate
 from .records import BatchRecord, BusinessContext, CallRecord
+
+#: The principal of rows written without one (stdio; loopback HTTP without authentication).
+LOCAL_PRINCIPAL = "local"
 from .test_runs import TestRunQueries
 
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
@@ -72,19 +75,21 @@ class SqliteStore(TestRunQueries):
 
     # -- business context ----------------------------------------------------------------------
 
-    def get_context(self) -> BusinessContext | None:
-        """Return the stored business context, or ``None`` if none was ever set."""
-        row = self._db.execute("SELECT description, scenario, updated_at FROM business_context WHERE id = 1").fetchone()
+    def get_context(self, principal: str = LOCAL_PRINCIPAL) -> BusinessContext | None:
+        """Return ``principal``'s business context, or ``None`` if it never set one."""
+        row = self._db.execute(
+            "SELECT description, scenario, updated_at FROM principal_context WHERE principal = ?", (principal,)
+        ).fetchone()
         return BusinessContext(row["description"], row["scenario"], row["updated_at"]) if row else None
 
-    def set_context(self, description: str, scenario: str | None) -> BusinessContext:
-        """Replace the business context; returns what was stored."""
+    def set_context(self, description: str, scenario: str | None, principal: str = LOCAL_PRINCIPAL) -> BusinessContext:
+        """Replace ``principal``'s business context (no other principal's); returns what was stored."""
         now = time.time()
         self._db.execute(
-            "INSERT INTO business_context (id, description, scenario, updated_at) VALUES (1, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET description = excluded.description, "
+            "INSERT INTO principal_context (principal, description, scenario, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (principal) DO UPDATE SET description = excluded.description, "
             "scenario = excluded.scenario, updated_at = excluded.updated_at",
-            (description, scenario, now),
+            (principal, description, scenario, now),
         )
         return BusinessContext(description, scenario, now)
 
@@ -114,6 +119,7 @@ class SqliteStore(TestRunQueries):
         cap_window_start: float,
         check_cap: Callable[[list[tuple[float, int]]], None],
         overrides: str | None = None,
+        principal: str = LOCAL_PRINCIPAL,
     ) -> tuple[CallRecord, bool]:
         """Decide the redial guard and the hourly cap and write the ``dialling`` intent, all in one
         transaction, so any number of processes sharing the file behave as one.
@@ -124,6 +130,8 @@ class SqliteStore(TestRunQueries):
             cap_window_start: Unix time the hourly cap counts from.
             check_cap: called with :meth:`dials_since` ``(cap_window_start)``; raises to refuse.
             overrides: the call's controls as JSON, stored with it (``None``: none).
+            principal: who places it. The guard and the cap count every principal's calls: a
+                number is not rung twice because two members asked.
         Returns:
             ``(record, True)`` for the new intent, or ``(earlier record, False)`` for a duplicate.
         Raises:
@@ -137,7 +145,7 @@ class SqliteStore(TestRunQueries):
             check_cap(self.dials_since(cap_window_start))
             self.record_call_intent(
                 call_id=call_id, provider=provider, to_number=to_number, scenario=scenario,
-                business_description=business_description, overrides=overrides,
+                business_description=business_description, overrides=overrides, principal=principal,
             )
         return self.get_call(call_id), True  # type: ignore[return-value]
 
@@ -150,17 +158,23 @@ class SqliteStore(TestRunQueries):
         scenario: str,
         business_description: str,
         overrides: str | None = None,
+        principal: str = LOCAL_PRINCIPAL,
     ) -> CallRecord:
         """Write a ``dialling`` row before the provider request is sent; returns it.
 
         Args:
             overrides: the call's controls as JSON (``CallOverrides.as_dict``), ``None`` for none.
+            principal: who places it.
         """
         now = time.time()
         self._db.execute(
             "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
-            "business_description, status, owner, pid, overrides) VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling', ?, ?, ?)",
-            (call_id, now, now, provider, to_number, scenario, business_description, self.owner, os.getpid(), overrides),
+            "business_description, status, owner, pid, overrides, principal) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'dialling', ?, ?, ?, ?)",
+            (
+                call_id, now, now, provider, to_number, scenario, business_description, self.owner, os.getpid(),
+                overrides, principal,
+            ),
         )
         return self.get_call(call_id)  # type: ignore[return-value]
 
@@ -248,9 +262,11 @@ class SqliteStore(TestRunQueries):
         try:
             self._db.executemany(
                 "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
-                "business_description, status, provider_status, conversation_id, batch_id, recipient_id, overrides) "
+                "business_description, status, provider_status, conversation_id, batch_id, recipient_id, overrides, "
+                "principal) "
                 "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
-                ":provider_status, :conversation_id, :batch_id, :recipient_id, :overrides) "
+                ":provider_status, :conversation_id, :batch_id, :recipient_id, :overrides, "
+                "(SELECT principal FROM batches WHERE batch_id = :batch_id)) "
                 "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
                 "provider_status = excluded.provider_status, updated_at = excluded.updated_at, "
                 "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END, "
@@ -271,16 +287,25 @@ class SqliteStore(TestRunQueries):
         return self._db.total_changes - before
 
     def list_calls(
-        self, limit: int = 20, *, status: str | None = None, to_number: str | None = None, since: float | None = None
+        self,
+        limit: int = 20,
+        *,
+        status: str | None = None,
+        to_number: str | None = None,
+        since: float | None = None,
+        principal: str | None = None,
     ) -> list[CallRecord]:
         """Return the newest calls first, at most ``limit``, optionally filtered.
 
         Args:
             status: only calls in this status. to_number: only calls to this number (E.164).
             since: only calls created at or after this Unix time.
+            principal: only the calls this principal placed (its batches' calls included).
         """
         clauses, values = [], []
-        for clause, value in (("status = ?", status), ("to_number = ?", to_number), ("created_at >= ?", since)):
+        for clause, value in (
+            ("status = ?", status), ("to_number = ?", to_number), ("created_at >= ?", since), ("principal = ?", principal)
+        ):
             if value is not None:
                 clauses.append(clause)
                 values.append(value)
@@ -360,19 +385,22 @@ class SqliteStore(TestRunQueries):
         name: str,
         recipients: list[dict[str, Any]],
         scheduled_time_unix: int | None,
+        principal: str = LOCAL_PRINCIPAL,
     ) -> BatchRecord:
         """Write a ``submitting`` row before the batch is submitted.
 
         Args:
             recipients: one ``{"phone_number", "scenario"}`` object per recipient, kept as JSON.
+            principal: who submits it (its recipients' calls are recorded under it too).
         """
         now = time.time()
         self._db.execute(
             "INSERT INTO batches (local_id, created_at, updated_at, provider, name, status, total_recipients, "
-            "scheduled_time_unix, recipients_json, owner, pid) VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?)",
+            "scheduled_time_unix, recipients_json, owner, pid, principal) "
+            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
             (
                 local_id, now, now, provider, name, len(recipients), scheduled_time_unix, json.dumps(recipients),
-                self.owner, os.getpid(),
+                self.owner, os.getpid(), principal,
             ),
         )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
@@ -387,6 +415,7 @@ class SqliteStore(TestRunQueries):
         scheduled_time_unix: int | None,
         cap_window_start: float,
         check_cap: Callable[[list[tuple[float, int]]], None],
+        principal: str = LOCAL_PRINCIPAL,
     ) -> BatchRecord:
         """Decide the hourly cap and write the ``submitting`` intent in one transaction (see
         :meth:`reserve_call`).
@@ -398,7 +427,7 @@ class SqliteStore(TestRunQueries):
             check_cap(self.dials_since(cap_window_start))
             return self.record_batch_intent(
                 local_id=local_id, provider=provider, name=name, recipients=recipients,
-                scheduled_time_unix=scheduled_time_unix,
+                scheduled_time_unix=scheduled_time_unix, principal=principal,
             )
 
     def record_batch_outcome(
@@ -439,12 +468,14 @@ class SqliteStore(TestRunQueries):
         row = self._db.execute("SELECT recipients_json FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
         return json.loads(row["recipients_json"]) if row else []
 
-    def list_batches(self, limit: int = 20) -> list[BatchRecord]:
-        """The batches this server submitted (or tried to), newest first, at most ``limit``."""
+    def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
+        """The batches this server submitted (or tried to), newest first, at most ``limit``;
+        only ``principal``'s when given."""
+        where, values = ("WHERE principal = ? ", (principal,)) if principal is not None else ("", ())
         rows = self._db.execute(
             "SELECT local_id, batch_id, created_at, updated_at, provider, name, status, total_recipients, "
-            "scheduled_time_unix, error FROM batches ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (limit,),
+            f"scheduled_time_unix, error, principal FROM batches {where}ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (*values, limit),
         ).fetchall()
         return [BatchRecord(**dict(r)) for r in rows]
 
@@ -483,7 +514,7 @@ class SqliteStore(TestRunQueries):
     def _batch_where(self, clause: str, value: str) -> BatchRecord | None:
         row = self._db.execute(
             "SELECT local_id, batch_id, created_at, updated_at, provider, name, status, total_recipients, "
-            f"scheduled_time_unix, error FROM batches WHERE {clause}",
+            f"scheduled_time_unix, error, principal FROM batches WHERE {clause}",
             (value,),
         ).fetchone()
         return BatchRecord(**dict(row)) if row else None

@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from ..ports import CapCheck
 from .records import BatchRecord, BusinessContext, CallRecord
-from .sqlite import SqliteStore
+from .sqlite import LOCAL_PRINCIPAL, SqliteStore
 
 T = TypeVar("T")
 
@@ -72,11 +72,13 @@ class ThreadedStore:
             raise AttributeError(method)
         return partial(self._run, method)
 
-    async def get_context(self) -> BusinessContext | None:
-        return await self._run("get_context")
+    async def get_context(self, principal: str = LOCAL_PRINCIPAL) -> BusinessContext | None:
+        return await self._run("get_context", principal)
 
-    async def set_context(self, description: str, scenario: str | None) -> BusinessContext:
-        return await self._run("set_context", description, scenario)
+    async def set_context(
+        self, description: str, scenario: str | None, principal: str = LOCAL_PRINCIPAL
+    ) -> BusinessContext:
+        return await self._run("set_context", description, scenario, principal)
 
     async def reserve_call(self, *, check_cap: CapCheck, **fields: Any) -> tuple[CallRecord, bool]:
         return await self._run("reserve_call", check_cap=check_cap, **fields)
@@ -120,8 +122,8 @@ class ThreadedStore:
     async def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
         return await self._run("batch_recipients", batch_id)
 
-    async def list_batches(self, limit: int = 20) -> list[BatchRecord]:
-        return await self._run("list_batches", limit)
+    async def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
+        return await self._run("list_batches", limit, principal=principal)
 
     async def reserve_retry(self, batch_id: str, recipients: int, **fields: Any) -> str:
         return await self._run("reserve_retry", batch_id, recipients, **fields)

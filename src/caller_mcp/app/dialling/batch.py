@@ -16,7 +16,7 @@ from ...ports import Provider
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import RecipientInput, SubmitBatchResult
-from ..services import Services
+from ..services import LOCAL_PRINCIPAL, Services
 from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
 
 #: Recipients shown in a batch dry run's request; the rest are counted.
@@ -31,12 +31,14 @@ class BatchPlan:
 
     Attributes:
         summary: ``{"phone_number", "scenario"}`` per recipient, as recorded in the store.
+        principal: who asked for it (the batch and its calls are recorded under it).
     """
 
     provider: Provider
     request: BatchRequest
     summary: list[dict[str, Any]]
     fingerprint: str
+    principal: str = LOCAL_PRINCIPAL
 
     def question(self) -> str:
         """What the person is asked before this batch is submitted."""
@@ -57,8 +59,11 @@ async def plan_batch(
     business_description: str | None = None,
     scenario: str | None = None,
     scheduled_time_unix: int | None = None,
+    *,
+    principal: str = LOCAL_PRINCIPAL,
 ) -> BatchPlan:
     """Check every recipient and build the batch request; nothing is written or sent.
+    Descriptions and scenarios default to ``principal``'s business context.
 
     Sizes are checked before any per-recipient work. Recipients with the same description and
     scenario share one caller script.
@@ -79,7 +84,7 @@ async def plan_batch(
     services.require(provider, "batches")
     services.caps(provider).check_size(len(recipients), batch=True)
     policy = services.policy(provider)
-    batch_description, batch_goal = await defaults(services, business_description, scenario)
+    batch_description, batch_goal = await defaults(services, business_description, scenario, principal)
 
     scripts: dict[tuple[str, str], CallerScript] = {}
     requests: list[BatchRecipientRequest] = []
@@ -115,7 +120,7 @@ async def plan_batch(
     digest = fingerprint(
         [provider.name, name, scheduled_time_unix, summary, sorted((s.prompt, s.first_message) for s in scripts.values())]
     )
-    return BatchPlan(provider=provider, request=request, summary=summary, fingerprint=digest)
+    return BatchPlan(provider=provider, request=request, summary=summary, fingerprint=digest, principal=principal)
 
 
 async def batch_question(services: Services, plan: BatchPlan) -> str | None:
@@ -171,6 +176,7 @@ async def submit_batch(
         name=request.name,
         recipients=plan.summary,
         scheduled_time_unix=request.scheduled_time_unix,
+        principal=plan.principal,
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, dials, now, batch=True),
     )

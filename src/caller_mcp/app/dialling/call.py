@@ -22,7 +22,7 @@ from ...store import CallRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import PlaceCallResult
-from ..services import Services
+from ..services import LOCAL_PRINCIPAL, Services
 from .common import check_hourly, controls_json, fingerprint, kind, require_overrides, script_not_sent
 
 logger = logging.getLogger(__name__)
@@ -34,11 +34,13 @@ class CallPlan:
 
     Attributes:
         provider: who places it. request: the number and caller script. fingerprint: of both.
+        principal: who asked for it (the call is recorded under it).
     """
 
     provider: Provider
     request: CallRequest
     fingerprint: str
+    principal: str = LOCAL_PRINCIPAL
 
     @property
     def to_number(self) -> str:
@@ -72,12 +74,14 @@ async def plan_call(
     voice_id: str | None = None,
     dynamic_variables: dict | None = None,
     ring_timeout_secs: int | None = None,
+    principal: str = LOCAL_PRINCIPAL,
 ) -> CallPlan:
     """Check one call and build its request; nothing is written or sent.
 
     Args:
         language, voice_id, dynamic_variables, ring_timeout_secs: the call's controls
             (:mod:`caller_mcp.domain.overrides`); ``None`` = the agent's own.
+        principal: who asks; the description and scenario default to its business context.
     Raises:
         InvalidInput: bad number (seed 002's E.164 text), no description
             (``Provide a business description first.``), or a bad control (named).
@@ -85,7 +89,7 @@ async def plan_call(
         ConfigError: missing or invalid environment variables.
         PolicyViolation: the number must not be dialled.
     """
-    description, goal = await defaults(services, business_description, scenario)
+    description, goal = await defaults(services, business_description, scenario, principal)
     check_e164(to_number)
     if description is None:
         raise InvalidInput(NO_DESCRIPTION_ERROR)
@@ -103,6 +107,7 @@ async def plan_call(
         fingerprint=fingerprint(
             [provider.name, to_number, script.prompt, script.first_message] + ([] if controls.empty else [controls.as_dict()])
         ),
+        principal=principal,
     )
 
 
@@ -203,6 +208,7 @@ async def place_call(
         scenario=plan.scenario,
         business_description=plan.request.script.business_description,
         overrides=controls_json(plan.request.script.overrides),
+        principal=plan.principal,
         guard_since=None if allow_redial or window <= 0 else now - window,
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, 1, now, batch=False),
