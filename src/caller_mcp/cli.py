@@ -6,6 +6,8 @@
 - ``caller-mcp token create NAME [--file F]``: a new static bearer token for the HTTP transport.
 - ``caller-mcp sandbox-api [--provider elevenlabs|talkifai] [--port N] [--host H] [--speed X]``: serve a
   provider's emulator over HTTP.
+- ``caller-mcp test SUITE.yaml [--junit FILE] [--markdown FILE] [--dry-run] [--timeout SECS]
+  [--require-verdicts]``: run a test suite for CI (:mod:`caller_mcp.cli_test`).
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--provider", choices=("elevenlabs", "talkifai"), default="elevenlabs", help="which emulator (default elevenlabs)"
     )
+    from .cli_test import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         return _create_token(args)
     if args.command == "serve" and args.transport == "http":
         return _serve_http(args)
+    if args.command == "test":
+        from .cli_test import main as run_suite
+
+        return run_suite(args)
 
     from .mcp.sdk import run_stdio
     from .mcp.server import build_server

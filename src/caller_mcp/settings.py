@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # Provider client.
     caller_mcp_connect_timeout_secs: float = Field(default=DEFAULT_CONNECT_TIMEOUT_SECS, gt=0, le=60)
     caller_mcp_read_timeout_secs: float = Field(default=DEFAULT_READ_TIMEOUT_SECS, gt=0, le=45)
+    # Test suites (issue 14): where run_test_suite finds suite files by name, and how many of a
+    # run's calls ring at once on a provider without batches.
+    caller_mcp_suites_dir: Path | None = Field(default=None, description="Folder of suite YAML files.")
+    caller_mcp_test_concurrency: int = Field(default=2, ge=1, le=50, description="Calls of a test run at once.")
     # The built-in sandbox: sandbox seconds per real second (demos and tests run calls faster).
     caller_mcp_sandbox_speed: float = Field(default=1.0, gt=0, le=1000)
     # Serving over HTTP (`caller-mcp serve --transport http`): authentication and transport security.

@@ -29,6 +29,7 @@ from ..settings import Settings
 from .confirm import services_of
 from .principal import current_principal
 from .prompts import test_phone_line
+from .test_tools import add_test_resources, suite_tools
 from .tools import all_tools
 
 logger = logging.getLogger(__name__)
@@ -98,10 +99,11 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
-        tools=all_tools(),
+        tools=[*all_tools(), *suite_tools()],
         token_verifier=token_verifier,
         auth=auth,
     )
+    add_test_resources(server)
 
     @server.resource(
         "caller://calls/{call_id}/transcript",

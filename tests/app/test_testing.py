@@ -1,0 +1,132 @@
+"""Test runs as use cases against the in-memory provider: single calls paced by the concurrency
+limit where the provider has no batches, batch recipients matched to units, a recipient that
+never connected, and a submission whose outcome is unknown."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from caller_mcp.app import testing
+from caller_mcp.domain.batches import BatchReport, RecipientReport
+from caller_mcp.domain.calls import CallReport, Cost, PlacedCall, Turn
+from caller_mcp.errors import OutcomeUnknown
+from caller_mcp.ports import Capabilities
+
+from tests.fakes import FakeProvider
+
+pytestmark = pytest.mark.anyio
+
+SUITE = """\
+name: calls-smoke
+to_number: "+15551234567"
+business_description: We are Pizza Palace.
+defaults: {repeats: 5}
+cases:
+  - id: hours
+    scenario: ask the opening hours
+    checks: {business_says: ["11 am"], outcome: completed}
+"""
+
+
+def done(ref: str, said: str = "We open at 11 am.") -> CallReport:
+    return CallReport(
+        provider_ref=ref, status="done", provider_status="done", duration_secs=9, outcome="success",
+        termination_reason="Call ended by the caller.", cost=Cost(90, "credits"),
+        transcript=(Turn("business", said), Turn("caller", "Thanks, bye.")),
+    )
+
+
+class SingleCalls(FakeProvider):
+    """A provider without batches whose calls each need one read before they end; it records
+    how many calls were under way (placed, not yet read as ended) at most."""
+
+    def __init__(self) -> None:
+        super().__init__(capabilities=Capabilities(per_call_script=True, read_call=True))
+        self.active = 0
+        self.most_active = 0
+
+    async def place_call(self, call):
+        await super().place_call(call)
+        ref = f"conv_{len(self.placed)}"
+        self.reports[ref] = [CallReport(provider_ref=ref, status="in_progress", provider_status="in-progress"), done(ref)]
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        return PlacedCall(message="ok", provider_ref=ref)
+
+    async def get_call(self, provider_ref):
+        report = await super().get_call(provider_ref)
+        if report.final:
+            self.active -= 1
+        return report
+
+
+async def no_sleep(seconds: float) -> None:
+    await anyio.lowlevel.checkpoint()  # lets the other calls' tasks run, as a real wait would
+
+
+async def test_without_batches_single_calls_ring_at_most_the_concurrency_limit(make_services):
+    provider = SingleCalls()
+    services = make_services(provider, caller_mcp_test_concurrency=2)
+    services.sleep = no_sleep
+    plan = testing.plan_run(services, SUITE)
+    assert plan.mode == "calls" and len(plan.calls) == 5
+    started = await testing.start_run(services, plan)  # no server: the paced dialling runs inline
+    assert len(provider.placed) == 5 and provider.most_active == 2
+    run = await testing.get_test_run(services, started.run_id)
+    assert run.status == "done" and run.counts == {"passed": 5}
+    assert "at most 2 at once (CALLER_MCP_TEST_CONCURRENCY)" in run.notes[-1]
+    report = await testing.get_test_report(services, started.run_id)
+    assert report.cost == {"credits": 450} and report.pass_rate == 1.0
+
+
+async def test_a_refused_single_call_fails_its_unit_with_the_reason(make_services):
+    provider = SingleCalls()
+    provider.failures["place_call"] = OutcomeUnknown("no answer from the provider")
+    services = make_services(provider)
+    services.sleep = no_sleep
+    started = await testing.start_run(services, testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1")))
+    run = await testing.get_test_run(services, started.run_id)
+    (unit,) = run.units
+    assert unit.verdict == "not_judged" and unit.call_status == "unknown" and "no answer" in unit.error
+
+
+async def test_batch_recipients_are_matched_to_units_in_order(make_services, provider):
+    services = make_services()
+    suite = SUITE.replace("repeats: 5", "repeats: 2") + "  - id: vm\n    scenario: ask the opening hours\n    to_number: \"+15550000001\"\n    repeats: 1\n"
+    started = await testing.start_run(services, testing.plan_run(services, suite))
+    (batch,) = provider.submitted
+    assert [r.phone_number for r in batch.recipients] == ["+15551234567", "+15551234567", "+15550000001"]
+    provider.batches[started.batch_id] = BatchReport(
+        batch_id=started.batch_id, name=batch.name, status="completed", total_calls_scheduled=3,
+        recipients=(
+            RecipientReport(status="completed", phone_number="+15551234567", call_ref="conv_a"),
+            RecipientReport(status="completed", phone_number="+15551234567", call_ref="conv_b"),
+            RecipientReport(status="failed", phone_number="+15550000001"),
+        ),
+    )
+    provider.reports["conv_a"] = [done("conv_a")]
+    provider.reports["conv_b"] = [done("conv_b", "We open at noon.")]
+    run = await testing.get_test_run(services, started.run_id)
+    verdicts = {(u.case_id, u.repeat): u for u in run.units}
+    assert verdicts[("hours", 1)].verdict == "passed" and verdicts[("hours", 1)].conversation_id == "conv_a"
+    assert verdicts[("hours", 2)].verdict == "failed"
+    vm = verdicts[("vm", 1)]
+    assert vm.verdict == "failed" and vm.error == "the call ended failed without a conversation"
+    report = await testing.get_test_report(services, started.run_id)
+    assert report.flaky == ["hours"]
+    assert report.cases[1].reasons == ["not connected: the call ended failed without a conversation"]
+    assert (await testing.get_test_report(services, None)).runs[0].run_id == started.run_id
+
+
+async def test_a_batch_whose_submission_may_have_arrived_is_not_judged_never_failed(make_services, provider):
+    provider.failures["submit_batch"] = OutcomeUnknown("ElevenLabs did not answer")
+    services = make_services()
+    plan = testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1"))
+    with pytest.raises(OutcomeUnknown, match="Test run run_"):
+        await testing.start_run(services, plan)
+    (listed,) = (await testing.get_test_report(services, None)).runs
+    assert listed.status == "outcome_unknown"
+    report = await testing.get_test_report(services, listed.run_id)
+    assert report.verdict == "not_judged" and report.cases[0].reasons[0] == "the call's outcome is unknown (it may have rung)"
