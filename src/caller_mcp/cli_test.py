@@ -91,7 +91,7 @@ async def _run(settings, text: str, source: str, args: argparse.Namespace) -> in
         async with anyio.create_task_group() as group:
             services.background = group  # single calls, where the provider has no batches, are paced here
             try:
-                plan = testing.plan_run(services, text, source)
+                plan = await testing.plan_run(services, text, source)
                 started = await testing.start_run(services, plan, dry_run=args.dry_run)
             except ProviderError as exc:
                 group.cancel_scope.cancel()

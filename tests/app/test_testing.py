@@ -70,7 +70,7 @@ async def test_without_batches_single_calls_ring_at_most_the_concurrency_limit(m
     provider = SingleCalls()
     services = make_services(provider, caller_mcp_test_concurrency=2)
     services.sleep = no_sleep
-    plan = testing.plan_run(services, SUITE)
+    plan = await testing.plan_run(services, SUITE)
     assert plan.mode == "calls" and len(plan.calls) == 5
     started = await testing.start_run(services, plan)  # no server: the paced dialling runs inline
     assert len(provider.placed) == 5 and provider.most_active == 2
@@ -86,7 +86,7 @@ async def test_a_refused_single_call_fails_its_unit_with_the_reason(make_service
     provider.failures["place_call"] = OutcomeUnknown("no answer from the provider")
     services = make_services(provider)
     services.sleep = no_sleep
-    started = await testing.start_run(services, testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1")))
+    started = await testing.start_run(services, await testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1")))
     run = await testing.get_test_run(services, started.run_id)
     (unit,) = run.units
     assert unit.verdict == "not_judged" and unit.call_status == "unknown" and "no answer" in unit.error
@@ -95,7 +95,7 @@ async def test_a_refused_single_call_fails_its_unit_with_the_reason(make_service
 async def test_batch_recipients_are_matched_to_units_in_order(make_services, provider):
     services = make_services()
     suite = SUITE.replace("repeats: 5", "repeats: 2") + "  - id: vm\n    scenario: ask the opening hours\n    to_number: \"+15550000001\"\n    repeats: 1\n"
-    started = await testing.start_run(services, testing.plan_run(services, suite))
+    started = await testing.start_run(services, await testing.plan_run(services, suite))
     (batch,) = provider.submitted
     assert [r.phone_number for r in batch.recipients] == ["+15551234567", "+15551234567", "+15550000001"]
     provider.batches[started.batch_id] = BatchReport(
@@ -123,7 +123,7 @@ async def test_batch_recipients_are_matched_to_units_in_order(make_services, pro
 async def test_a_batch_whose_submission_may_have_arrived_is_not_judged_never_failed(make_services, provider):
     provider.failures["submit_batch"] = OutcomeUnknown("ElevenLabs did not answer")
     services = make_services()
-    plan = testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1"))
+    plan = await testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 1"))
     with pytest.raises(OutcomeUnknown, match="Test run run_"):
         await testing.start_run(services, plan)
     (listed,) = (await testing.get_test_report(services, None)).runs

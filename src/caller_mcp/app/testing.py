@@ -165,7 +165,7 @@ def read_suite(services: Services, suite: str) -> tuple[str, str]:
         raise InvalidInput(f"Cannot read suite file {path.name}: {exc}.") from None
 
 
-def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
+async def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
     """Parse a suite and plan its run; nothing is written or sent.
 
     Args:
@@ -179,15 +179,15 @@ def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
     provider = services.provider()
     services.require(provider, "read_call")
     units = plan_units(suite)
-    description, _ = defaults(services, suite.business_description, None)
+    description, _ = await defaults(services, suite.business_description, None)
     if description is None:
         raise InvalidInput(f"{source}: give business_description in the suite (or set_business_context). {NO_DESCRIPTION_ERROR}")
-    not_applied = _unsent_settings(suite)
+    not_applied = _unsent_settings(suite, per_recipient=not provider.capabilities.batches)
     batch: dialling.BatchPlan | None = None
     calls: list[dialling.CallPlan] = []
     if provider.capabilities.batches:
         recipients = [{"phone_number": u.to_number, "scenario": u.goal, "business_description": description} for u in units]
-        batch = dialling.plan_batch(services, recipients, call_name=f"test suite {suite.name}"[: inputs.MAX_CALL_NAME_CHARS])
+        batch = await dialling.plan_batch(services, recipients, call_name=f"test suite {suite.name}"[: inputs.MAX_CALL_NAME_CHARS])
         how = MATCHING_NOTE
         digest = batch.fingerprint
     else:
@@ -196,7 +196,12 @@ def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
         for unit in units:
             key = (unit.to_number, unit.goal)
             if key not in planned:
-                planned[key] = dialling.plan_call(services, unit.to_number, description, unit.goal)
+                case = suite.case(unit.case_id)
+                planned[key] = await dialling.plan_call(
+                    services, unit.to_number, description, unit.goal,
+                    language=suite.setting(case, "language"), voice_id=suite.setting(case, "voice_id"),
+                    dynamic_variables=suite.setting(case, "dynamic_variables"),
+                )
             calls.append(planned[key])
         how = (
             f"{provider.name} has no batch calls: the run places single calls, at most "
@@ -209,16 +214,17 @@ def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
     )
 
 
-def _unsent_settings(suite: Suite) -> list[str]:
-    """Notes on the caller settings the suite gives that are not sent yet."""
+def _unsent_settings(suite: Suite, *, per_recipient: bool) -> list[str]:
+    """Notes on the caller settings the suite gives that are not sent: language, voice and
+    variables reach single calls (``per_recipient``), not yet a batch's recipients."""
     given = defaultdict(set)
-    for case in suite.cases:
+    for case in suite.cases if not per_recipient else ():
         for name in UNSENT_SETTINGS:
             value = suite.setting(case, name)
             if value is not None:
                 given[name].add(str(value) if not isinstance(value, dict) else "given")
     notes = [
-        f"{name} ({', '.join(sorted(values))}) is not applied: this version does not send a caller {name.replace('_', ' ')}."
+        f"{name} ({', '.join(sorted(values))}) is not applied: batch recipients do not carry a caller {name.replace('_', ' ')} yet."
         for name, values in given.items()
     ]
     if any(suite.setting(c, "expected_minutes") is not None for c in suite.cases):
@@ -226,13 +232,13 @@ def _unsent_settings(suite: Suite) -> list[str]:
     return notes
 
 
-def run_question(services: Services, plan: RunPlan) -> str | None:
+async def run_question(services: Services, plan: RunPlan) -> str | None:
     """The question to ask before :func:`start_run` dials ``plan``, or ``None`` when it would not
     dial (the run guard returns an earlier run, or a cap refuses). Never raises."""
     try:
-        if _earlier_run(services, plan) is not None:
+        if await _earlier_run(services, plan) is not None:
             return None
-        check_hourly(services, plan.provider, len(plan.units), batch=plan.batch is not None)
+        await check_hourly(services, plan.provider, len(plan.units), batch=plan.batch is not None)
     except CallerError:
         return None
     return plan.question()
@@ -243,14 +249,14 @@ def _run_fingerprint(plan: RunPlan) -> str:
     return fingerprint([plan.provider.name, plan.suite.model_dump(mode="json")])
 
 
-def _earlier_run(services: Services, plan: RunPlan) -> TestRunRecord | None:
+async def _earlier_run(services: Services, plan: RunPlan) -> TestRunRecord | None:
     window = services.settings.caller_mcp_redial_guard_secs
     if window <= 0:
         return None
     fp = _run_fingerprint(plan)
     since = services.now() - window
     return next(
-        (r for r in services.store.list_runs(MAX_LISTED_RUNS) if r.fingerprint == fp and r.created_at >= since and r.status != "failed"),
+        (r for r in await services.store.list_runs(MAX_LISTED_RUNS) if r.fingerprint == fp and r.created_at >= since and r.status != "failed"),
         None,
     )
 
@@ -278,7 +284,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
             preview = await dialling.submit_batch(services, plan.batch, dry_run=True)
             request = preview.request
         else:
-            check_hourly(services, provider, len(plan.units), batch=False)
+            await check_hourly(services, provider, len(plan.units), batch=False)
             request = (await dialling.place_call(services, plan.calls[0], allow_redial=True, dry_run=True)).request
         if not confirmed:
             raise NotConfirmed("Not run: the person did not confirm the test run.")
@@ -290,7 +296,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
         )
     window = services.settings.caller_mcp_redial_guard_secs
     run_id = f"run_{uuid.uuid4().hex[:20]}"
-    run, new = services.store.reserve_run(
+    run, new = await services.store.reserve_run(
         run_id=run_id,
         suite_name=plan.suite.name,
         fingerprint=_run_fingerprint(plan),
@@ -313,7 +319,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
         )
     store = services.store
     if plan.batch is None:
-        store.update_run(run_id, status="running")
+        await store.update_run(run_id, status="running")
         work = _dial_paced(services, run_id, plan)
         if services.background is not None:
             services.background.start_soon(work)
@@ -325,15 +331,15 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
     try:
         submitted = await dialling.submit_batch(services, plan.batch)
     except OutcomeUnknown as exc:
-        store.update_run(run_id, status="outcome_unknown", error=str(exc))
+        await store.update_run(run_id, status="outcome_unknown", error=str(exc))
         raise OutcomeUnknown(f"Test run {run_id}: {exc}") from exc
     except CallerError as exc:
-        store.update_run(run_id, status="failed", error=str(exc))
+        await store.update_run(run_id, status="failed", error=str(exc))
         raise
     except BaseException as exc:
-        store.update_run(run_id, status="outcome_unknown", error=f"interrupted ({type(exc).__name__}) while submitting")
+        await store.update_run(run_id, status="outcome_unknown", error=f"interrupted ({type(exc).__name__}) while submitting")
         raise
-    store.update_run(run_id, status="running", batch_id=submitted.batch_id)
+    await store.update_run(run_id, status="running", batch_id=submitted.batch_id)
     return StartRunResult(
         run_id=run_id, status="running", batch_id=submitted.batch_id,
         message=f"Submitted {len(plan.units)} calls as one batch. Next: get_test_run(run_id, wait_seconds=50).",
@@ -352,16 +358,16 @@ async def _dial_paced(services: Services, run_id: str, plan: RunPlan) -> None:
             try:
                 placed = await dialling.place_call(services, call, allow_redial=True)
             except OutcomeUnknown as exc:
-                store.update_unit(run_id, unit.case_id, unit.repeat, status="unknown", final=1, error=str(exc))
+                await store.update_unit(run_id, unit.case_id, unit.repeat, status="unknown", final=1, error=str(exc))
                 return
             except CallerError as exc:
-                store.update_unit(run_id, unit.case_id, unit.repeat, status="failed", final=1, outcome="failed", error=str(exc))
+                await store.update_unit(run_id, unit.case_id, unit.repeat, status="failed", final=1, outcome="failed", error=str(exc))
                 return
             except Exception as exc:  # never into the server's task group
                 logger.exception("test run %s: %s could not be dialled", run_id, unit.key)
-                store.update_unit(run_id, unit.case_id, unit.repeat, status="unknown", final=1, error=f"unexpected failure ({type(exc).__name__})")
+                await store.update_unit(run_id, unit.case_id, unit.repeat, status="unknown", final=1, error=f"unexpected failure ({type(exc).__name__})")
                 return
-            store.update_unit(run_id, unit.case_id, unit.repeat, call_id=placed.call_id, conversation_id=placed.conversation_id)
+            await store.update_unit(run_id, unit.case_id, unit.repeat, call_id=placed.call_id, conversation_id=placed.conversation_id)
             while True:  # hold the slot until the call has ended
                 try:
                     answer = await monitoring.get_call(services, placed.call_id or "", inputs.MAX_WAIT_SECS)
@@ -380,9 +386,9 @@ async def _dial_paced(services: Services, run_id: str, plan: RunPlan) -> None:
 # -- following --------------------------------------------------------------------------------
 
 
-def _run_or_raise(services: Services, run_id: object) -> TestRunRecord:
+async def _run_or_raise(services: Services, run_id: object) -> TestRunRecord:
     key = inputs.identifier(run_id, "run_id", "a run_id from run_test_suite or get_test_report")
-    run = services.store.get_run(key)
+    run = await services.store.get_run(key)
     if run is None:
         raise NotFound(f"No test run {key} in this server's records. get_test_report without run_id lists the runs.")
     return run
@@ -397,26 +403,26 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
         ConfigError, ProviderError: the provider cannot be read (nothing is lost; read again later).
     """
     store = services.store
-    units = store.run_units(run.run_id)
+    units = await store.run_units(run.run_id)
     if run.status in ("submitting", "failed", "outcome_unknown") or all(u.final for u in units):
-        return _settle(services, run, units)
+        return await _settle(services, run, units)
     suite = parse_suite(run.suite_yaml, run.source)
     provider = services.provider(run.provider)
     if run.mode == "batch" and run.batch_id:
         batch = await provider.get_batch(run.batch_id)
         if any(r.call_ref for r in batch.recipients):
-            record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
+            await record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
         for unit, recipient in zip(units, batch.recipients):
             if unit.final:
                 continue
             if recipient.status in FINISHED_RECIPIENT_STATUSES:
                 report = await _report(provider, recipient.call_ref) if recipient.call_ref else None
                 if report is not None and not report.final:
-                    store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status, conversation_id=recipient.call_ref)
+                    await store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status, conversation_id=recipient.call_ref)
                     continue
-                _finish(services, run, suite, unit, recipient.status, report, recipient.call_ref)
+                await _finish(services, run, suite, unit, recipient.status, report, recipient.call_ref)
             else:
-                store.update_unit(
+                await store.update_unit(
                     run.run_id, unit.case_id, unit.repeat, status=recipient_call_status(recipient.status),
                     conversation_id=recipient.call_ref,
                 )
@@ -424,27 +430,27 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
         for unit in units:
             if unit.final or not unit.call_id:
                 continue
-            record = store.get_call(unit.call_id)
+            record = await store.get_call(unit.call_id)
             if record is None or not record.conversation_id:
                 if record is not None and record.status in ("failed", "no_answer", "outcome_unknown"):
                     unknown = record.status == "outcome_unknown"
-                    store.update_unit(
+                    await store.update_unit(
                         run.run_id, unit.case_id, unit.repeat, final=1, status="unknown" if unknown else "failed",
                         outcome=None if unknown else "failed", error=record.error,
                     )
                 continue
             report = await _report(provider, record.conversation_id)
             if report is None or not report.final:
-                store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status if report else "queued", conversation_id=record.conversation_id)
+                await store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status if report else "queued", conversation_id=record.conversation_id)
                 continue
-            _finish(services, run, suite, unit, _call_outcome(report), report, record.conversation_id)
-    return _settle(services, run, store.run_units(run.run_id))
+            await _finish(services, run, suite, unit, _call_outcome(report), report, record.conversation_id)
+    return await _settle(services, run, await store.run_units(run.run_id))
 
 
-def _settle(services: Services, run: TestRunRecord, units: list[TestUnitRecord]) -> TestRunRecord:
+async def _settle(services: Services, run: TestRunRecord, units: list[TestUnitRecord]) -> TestRunRecord:
     if run.status == "running" and units and all(u.final for u in units):
-        services.store.update_run(run.run_id, status="done")
-        return services.store.get_run(run.run_id) or run
+        await services.store.update_run(run.run_id, status="done")
+        return await services.store.get_run(run.run_id) or run
     return run
 
 
@@ -466,7 +472,7 @@ def _call_outcome(report: CallReport) -> str:
     return "voicemail" if "voicemail" in reason else "completed"
 
 
-def _finish(
+async def _finish(
     services: Services, run: TestRunRecord, suite: Suite, unit: TestUnitRecord, outcome: str,
     report: CallReport | None, conversation_id: str | None,
 ) -> None:
@@ -480,7 +486,7 @@ def _finish(
         transcript=transcript,
     )
     results = evaluate_checks(case.checks, facts) if case is not None else []
-    services.store.update_unit(
+    await services.store.update_unit(
         run.run_id, unit.case_id, unit.repeat,
         final=1,
         status=report.status if report else "failed",
@@ -549,10 +555,10 @@ class _View:
         return [case_summary(c.id, by_case.get(c.id, []), reasons.get(c.id, [])) for c in self.suite.cases]
 
 
-def _view(services: Services, run: TestRunRecord) -> _View:
+async def _view(services: Services, run: TestRunRecord) -> _View:
     store = services.store
-    view = _View(run=run, suite=parse_suite(run.suite_yaml, run.source), units=store.run_units(run.run_id))
-    for v in store.run_verdicts(run.run_id):
+    view = _View(run=run, suite=parse_suite(run.suite_yaml, run.source), units=await store.run_units(run.run_id))
+    for v in await store.run_verdicts(run.run_id):
         view.verdicts.setdefault((v.case_id, v.repeat), []).append(Verdict(v.criterion, bool(v.passed), v.evidence))
         view.roles[(v.case_id, v.repeat, v.criterion)] = v.role
     return view
@@ -569,13 +575,13 @@ async def get_test_run(
         InvalidInput: a malformed id or wait. NotFound: an unknown run. ConfigError, ProviderError.
     """
     wait = inputs.wait_seconds(wait_seconds)
-    run = _run_or_raise(services, run_id)
+    run = await _run_or_raise(services, run_id)
     start = services.monotonic()
     deadline = start + wait
     delay = monitoring.FIRST_POLL_DELAY_SECS
     while True:
         run = await refresh(services, run)
-        units = services.store.run_units(run.run_id)
+        units = await services.store.run_units(run.run_id)
         finished = sum(1 for u in units if u.final)
         now = services.monotonic()
         if finished == len(units) or run.status in ("failed", "outcome_unknown", "done") or now >= deadline:
@@ -585,7 +591,7 @@ async def get_test_run(
             await progress(finished, len(units), f"{finished} of {len(units)} calls finished after {now - start:.0f} s")
         await services.sleep(pause)
         delay = min(delay * monitoring.POLL_BACKOFF, monitoring.MAX_POLL_DELAY_SECS)
-    view = _view(services, run)
+    view = await _view(services, run)
     provider = services.provider(run.provider)
     results: list[UnitResult] = []
     counts: dict[str, int] = defaultdict(int)
@@ -651,7 +657,7 @@ def _next_step(run: TestRunRecord, counts: dict[str, int]) -> str:
 # -- verdicts ---------------------------------------------------------------------------------
 
 
-def record_verdict(
+async def record_verdict(
     services: Services, run_id: str, case_id: str, repeat: int, criterion: str, passed: bool, evidence: str
 ) -> VerdictResult:
     """Record an agent's verdict on one success criterion of one unit, with its evidence.
@@ -663,8 +669,8 @@ def record_verdict(
         InvalidInput: unknown case, repeat or criterion; the call has not ended; the quote is not
             in the transcript (the reason says which). NotFound: an unknown run.
     """
-    run = _run_or_raise(services, run_id)
-    view = _view(services, run)
+    run = await _run_or_raise(services, run_id)
+    view = await _view(services, run)
     case = view.suite.case(case_id) if isinstance(case_id, str) else None
     if case is None:
         raise InvalidInput(f"case_id {inputs.shown(case_id)} is not in suite '{view.suite.name}'; its cases: {', '.join(c.id for c in view.suite.cases)}.")
@@ -682,8 +688,8 @@ def record_verdict(
         raise InvalidInput("passed must be true or false.")
     role, _ = evidence_in(evidence if isinstance(evidence, str) else "", unit.transcript)
     quote = inputs.text(evidence, "evidence", 1_000) or ""
-    services.store.record_verdict(run.run_id, case.id, unit.repeat, matched, passed=passed, evidence=quote, role=role)
-    verdict, awaiting = _view(services, run).verdict(unit)
+    await services.store.record_verdict(run.run_id, case.id, unit.repeat, matched, passed=passed, evidence=quote, role=role)
+    verdict, awaiting = (await _view(services, run)).verdict(unit)
     return VerdictResult(
         run_id=run.run_id,
         case_id=case.id,
@@ -727,15 +733,15 @@ async def build_report(services: Services, run_id: str, *, read: bool = True) ->
     Raises:
         InvalidInput, NotFound: as for :func:`get_test_run`. ProviderError only when ``read``.
     """
-    run = _run_or_raise(services, run_id)
+    run = await _run_or_raise(services, run_id)
     if read:
         try:
             run = await refresh(services, run)
         except CallerError as exc:
             logger.info("report of %s from the records only: %s", run.run_id, exc)
-    view = _view(services, run)
-    previous = services.store.previous_run(run.suite_name, run.created_at, run.run_id)
-    before = {s.case_id: s.verdict for s in _view(services, previous).summaries()} if previous else None
+    view = await _view(services, run)
+    previous = await services.store.previous_run(run.suite_name, run.created_at, run.run_id)
+    before = {s.case_id: s.verdict for s in (await _view(services, previous)).summaries()} if previous else None
     cost: dict[str, float] = defaultdict(float)
     for unit in view.units:
         if unit.cost is not None and unit.cost_unit:
@@ -756,12 +762,12 @@ async def get_test_report(services: Services, run_id: str | None = None) -> Test
         InvalidInput, NotFound: as for :func:`get_test_run`.
     """
     if run_id is None or (isinstance(run_id, str) and not run_id.strip()):
-        runs = services.store.list_runs(MAX_LISTED_RUNS)
+        runs = await services.store.list_runs(MAX_LISTED_RUNS)
         return TestReportResult(
             runs=[
                 RunSummary(
                     run_id=r.run_id, suite=r.suite_name, status=r.status, created_at=iso(r.created_at),
-                    calls=len(services.store.run_units(r.run_id)),
+                    calls=len(await services.store.run_units(r.run_id)),
                 )
                 for r in runs
             ]

@@ -30,7 +30,7 @@ async def plan_run(ctx: Context, suite: str) -> Planned[testing.RunPlan]:
     try:
         services = services_of(ctx)
         text, source = testing.read_suite(services, suite)
-        return Planned(plan=testing.plan_run(services, text, source))
+        return Planned(plan=await testing.plan_run(services, text, source))
     except CallerError as exc:
         return Planned(error=exc)
 
@@ -39,7 +39,7 @@ async def ask_run(ctx: Context, planned: Annotated[Planned[testing.RunPlan], Res
     """Resolver: ask the person before the run dials, when batches need confirming."""
     if dry_run or planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
-    return _ask(testing.run_question(services_of(ctx), planned.plan))
+    return _ask(await testing.run_question(services_of(ctx), planned.plan))
 
 
 async def run_test_suite(
@@ -80,10 +80,8 @@ async def record_verdict(
 ) -> Annotated[CallToolResult, VerdictResult]:
     """Judge one success criterion; refused unless evidence is in the transcript."""
 
-    async def record() -> VerdictResult:
-        return testing.record_verdict(services_of(ctx), run_id, case_id, repeat, criterion, passed, evidence)
-
-    return _result(await _run(record(), "record_verdict"))
+    answer = testing.record_verdict(services_of(ctx), run_id, case_id, repeat, criterion, passed, evidence)
+    return _result(await _run(answer, "record_verdict"))
 
 
 async def get_test_report(
