@@ -28,6 +28,7 @@ from mcp_types import ElicitResult
 
 from caller_mcp.mcp.sdk import StrictTool, _classify_bad_line
 from caller_mcp.mcp.server import build_server
+from caller_mcp.mcp.test_tools import suite_tools
 from caller_mcp.mcp.tools import all_tools
 from caller_mcp.store import SqliteStore
 from tests.fakes import PIZZA
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.anyio
 
 TOOLS = {
     "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
-    "list_batches", "retry_batch", "cancel_batch",
+    "list_batches", "retry_batch", "cancel_batch", "run_test_suite", "get_test_run", "record_verdict", "get_test_report",
 }
 #: Fields every answer of each tool carries.
 ALWAYS_PRESENT = {
@@ -55,7 +56,25 @@ ALWAYS_PRESENT = {
     "list_batches": {"batches", "count", "provider", "sandbox"},
     "retry_batch": {"batch_id", "name", "status", "recipients_retried", "message", "provider", "sandbox"},
     "cancel_batch": {"batch_id", "name", "status", "provider", "sandbox"},
+    "run_test_suite": {"suite", "status", "message", "calls", "mode", "not_applied", "dry_run", "provider", "sandbox"},
+    "get_test_run": {
+        "run_id", "suite", "status", "progress", "counts", "units", "units_not_shown", "notes", "next", "waited_secs",
+        "provider", "sandbox",
+    },
+    "record_verdict": {"run_id", "case_id", "repeat", "criterion", "passed", "said_by", "unit_verdict", "awaiting", "message"},
+    "get_test_report": {"cases", "flaky", "regressions", "cost", "runs", "sandbox"},
 }
+#: A one-case suite for the test-suite tools (the business says the price; one criterion to judge).
+SUITE = """\
+name: schema-check
+to_number: "+15551234569"
+business_description: We are Pizza Palace. A large pepperoni pizza costs 18 dollars.
+cases:
+  - id: order
+    scenario: order a large pepperoni pizza
+    success_criteria: [the business gives the price]
+    checks: {business_says: ["18 dollars"]}
+"""
 #: Largest tools/list answer, as sent (compact JSON).
 MAX_TOOLS_LIST_CHARS = 12_000
 
@@ -141,7 +160,7 @@ async def test_no_tool_publishes_an_output_schema(connect):
 
 async def test_structured_content_of_real_answers_matches_the_answer_models_without_nulls(connect, clock):
     answers: dict[str, list[dict]] = {name: [] for name in TOOLS}
-    models = {tool.name: tool.answer_model for tool in all_tools()}
+    models = {tool.name: tool.answer_model for tool in [*all_tools(), *suite_tools()]}
 
     async with connect() as client:
 
@@ -170,6 +189,19 @@ async def test_structured_content_of_real_answers_matches_the_answer_models_with
         await call("list_batches", {})
         await call("retry_batch", {"batch_id": batch["batch_id"]})
         await call("cancel_batch", {"batch_id": other["batch_id"]})
+        await call("run_test_suite", {"suite": SUITE, "dry_run": True})
+        run = await call("run_test_suite", {"suite": SUITE})
+        await call("get_test_run", {"run_id": run["run_id"]})  # still running
+        clock.advance(300)
+        await call("get_test_run", {"run_id": run["run_id"]})
+        await call("get_test_report", {"run_id": run["run_id"]})  # awaiting a verdict
+        await call(
+            "record_verdict",
+            {"run_id": run["run_id"], "case_id": "order", "repeat": 1, "criterion": "the business gives the price",
+             "passed": True, "evidence": "costs 18 dollars"},
+        )
+        await call("get_test_report", {"run_id": run["run_id"]})
+        await call("get_test_report", {})
 
     assert done["status"] == "done" and done["transcript"]  # the richest answer was seen
     assert status["next_offset"] == 2

@@ -41,6 +41,10 @@ TOOLS = (
     "list_batches",
     "retry_batch",
     "cancel_batch",
+    "run_test_suite",
+    "get_test_run",
+    "record_verdict",
+    "get_test_report",
 )
 PROMPTS = {"test_phone_line": ["phone_number", "business_description", "goals"]}
 

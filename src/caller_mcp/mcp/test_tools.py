@@ -78,7 +78,8 @@ async def record_verdict(
     evidence: Annotated[str, Field(description="Exact quote from that call's transcript.")],
     ctx: Context,
 ) -> Annotated[CallToolResult, VerdictResult]:
-    """Judge one success criterion; refused unless evidence is in the transcript."""
+    """Judge one success criterion of an ended call; refused unless evidence is quoted from its
+    transcript. Next: get_test_report."""
 
     answer = testing.record_verdict(services_of(ctx), run_id, case_id, repeat, criterion, passed, evidence)
     return _result(await _run(answer, "record_verdict"))
