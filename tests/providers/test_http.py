@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
+
 import httpx
+import orjson
 import pytest
 
-from caller_mcp.providers.http import MAX_DETAIL_CHARS, detail_of, status_error
+from caller_mcp.providers.http import MAX_DETAIL_CHARS, OFF_LOOP_BYTES, HttpApi, decode_json, detail_of, status_error
 
 SECRET = "sk_test_SECRET_123"
 
@@ -79,3 +83,40 @@ def test_status_error_quotes_a_talkifai_body(body):
     assert str(exc) == "TalkifAI API error (404): Agent not found. Check the agent id."
     assert (exc.status, exc.detail, exc.request_id) == (404, "Agent not found", "req_7")
     assert exc.code == body.get("code")
+
+
+@pytest.mark.anyio
+async def test_a_large_answer_is_decoded_and_parsed_off_the_event_loop():
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def parse(answer):
+        seen.append(threading.get_ident())
+        return len(answer["recipients"])
+
+    large = orjson.dumps({"recipients": [{"phone_number": "+15551234567"}] * (OFF_LOOP_BYTES // 20)})
+    assert len(large) > OFF_LOOP_BYTES
+    assert await decode_json(large, parse) == OFF_LOOP_BYTES // 20
+    assert await decode_json(b'{"recipients": []}', parse) == 0
+    assert seen[0] != loop_thread and seen[1] == loop_thread  # a small answer is not worth a thread
+
+
+@pytest.mark.anyio
+async def test_send_posts_a_body_as_compact_json_or_as_already_encoded_bytes():
+    seen: list[httpx.Request] = []
+
+    def answer(request):
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    api = HttpApi(
+        client=httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://api"),
+        display="Test", auth_headers={"xi-api-key": SECRET}, secret=SECRET, read_timeout_secs=1,
+    )
+    body = {"to_number": "+15551234567", "prompt": "Café — ünïcode"}
+    assert await api.send("POST", "/a", body=body) == {"ok": True}
+    assert await api.send("POST", "/b", body=orjson.dumps(body), parse=lambda a: a["ok"]) is True
+    await api.aclose()
+    for request in seen:
+        assert request.headers["content-type"] == "application/json"
+        assert request.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -22,7 +22,7 @@ from ...domain.batches import BatchPage, BatchRequest, BatchReport
 from ...domain.calls import CallReport, CallRequest, PlacedCall
 from ...errors import OutcomeUnknown, ProviderError, ProviderStatusError
 from ...ports import Capabilities
-from ..http import HttpApi, segment
+from ..http import HttpApi, encode_json, segment
 from .config import ElevenLabsConfig
 from .mapping import batch_report, call_report, client_data, telephony_call_config
 
@@ -219,8 +219,13 @@ class ElevenLabsProvider:
         return self._preview(BATCH_SUBMIT_PATH, self.batch_request(batch))
 
     async def submit_batch(self, batch: BatchRequest) -> BatchReport:
-        """Submit a batch call; answers the created batch (``BatchCallResponse``)."""
-        answer = await self._http.send("POST", BATCH_SUBMIT_PATH, body=self.batch_request(batch), places_call=True)
+        """Submit a batch call; answers the created batch (``BatchCallResponse``).
+
+        The body (~700 bytes a recipient) is built and encoded on a worker thread, so the event
+        loop keeps answering other requests meanwhile.
+        """
+        body = await anyio.to_thread.run_sync(lambda: encode_json(self.batch_request(batch)))
+        answer = await self._http.send("POST", BATCH_SUBMIT_PATH, body=body, places_call=True)
         try:
             return batch_report(answer)
         except ProviderError as exc:  # a 200 means it was accepted: the batch may well exist
@@ -229,8 +234,9 @@ class ElevenLabsProvider:
             ) from exc
 
     async def get_batch(self, batch_id: str) -> BatchReport:
-        """``GET /v1/convai/batch-calling/{batch_id}``: the batch with every recipient."""
-        return batch_report(await self._http.send("GET", f"/v1/convai/batch-calling/{segment(batch_id)}"))
+        """``GET /v1/convai/batch-calling/{batch_id}``: the batch with every recipient (decoded and
+        mapped on a worker thread when the answer is large)."""
+        return await self._http.send("GET", f"/v1/convai/batch-calling/{segment(batch_id)}", parse=batch_report)
 
     async def cancel_batch(self, batch_id: str) -> BatchReport:
         """``POST /v1/convai/batch-calling/{batch_id}/cancel``: answers the batch with its new status."""
