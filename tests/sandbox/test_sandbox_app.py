@@ -189,3 +189,27 @@ async def test_workspace_list_pages_newest_first_with_last_doc(http, clock):
 async def test_unknown_conversation_and_batch_get_404(http):
     assert (await http.get("/v1/convai/conversations/conv_x", headers=KEY)).status_code == 404
     assert (await http.post("/v1/convai/batch-calling/btcal_x/cancel", headers=KEY)).status_code == 404
+
+
+async def test_batch_last_updated_moves_only_when_a_recipient_changes(http, clock):
+    """``last_updated_at_unix`` is when a recipient last changed, not the time of the read: a
+    client that sees the same value and counts knows nothing changed."""
+    created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"]), headers=KEY)).json()
+    url = f"/v1/convai/batch-calling/{created['id']}"
+    submitted_at = clock.now
+    clock.advance(0.25)  # still dispatched: its call starts ringing 0.5 s after dispatch
+    assert (await http.get(url, headers=KEY)).json()["last_updated_at_unix"] == int(submitted_at)
+    clock.advance(1.0)  # ringing since 0.5 s
+    ringing = (await http.get(url, headers=KEY)).json()
+    assert ringing["recipients"][0]["status"] == "initiated"
+    assert ringing["last_updated_at_unix"] == int(submitted_at + 0.5)
+    clock.advance(100)  # long finished: the time it finished, not now
+    done = (await http.get(url, headers=KEY)).json()
+    assert done["recipients"][0]["status"] == "completed"
+    assert int(submitted_at + 0.5) < done["last_updated_at_unix"] < int(clock.now)
+
+
+async def test_batch_recipients_with_equal_client_data_share_one_copy(http, sandbox_app):
+    created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"] * 3), headers=KEY)).json()
+    first, second, third = sandbox_app.state.sandbox.batches[created["id"]].recipients
+    assert first.client_data == CLIENT_DATA and first.client_data is second.client_data is third.client_data

@@ -71,7 +71,7 @@ def outcome_for(number: str, attempt: int = 1) -> Outcome:
 
 def stable_id(prefix: str, *parts: object) -> str:
     """A short deterministic id (``conv_…``) derived from ``parts``."""
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()[:24]
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:24]
     return f"{prefix}_{digest}"
 
 
@@ -259,6 +259,8 @@ class SimRecipient:
     created_at: float
     attempt: int = 1
     call: SimCall | None = None
+    #: When a retry set it pending again (sandbox Unix seconds), if ever.
+    retried_at: float | None = None
 
 
 @dataclass
@@ -298,6 +300,27 @@ def recipient_status(batch: SimBatch, recipient: SimRecipient, now: float) -> st
     if phase == "failed":
         return "failed"
     return _RECIPIENT_STATUS_OF_PHASE[phase]
+
+
+def last_change(batch: SimBatch, recipient: SimRecipient, now: float) -> float:
+    """When ``recipient``'s status last changed at or before ``now`` (sandbox Unix seconds):
+    created, retried, dispatched, ringing, answered, ended, or cancelled."""
+    latest = recipient.created_at
+    if recipient.retried_at is not None and recipient.retried_at <= now:
+        latest = max(latest, recipient.retried_at)
+    if batch.cancelled_at is not None and recipient.start_at >= batch.cancelled_at:
+        return max(latest, min(batch.cancelled_at, now))
+    if recipient.start_at > now:
+        return latest
+    latest = max(latest, recipient.start_at)
+    call = recipient.call
+    if call is None or call.started_at > now:
+        return latest
+    ring, talk, process = _TIMELINE[call.outcome]
+    for moment in (call.started_at + ring + talk + process, call.started_at + ring, call.started_at):
+        if moment <= now:
+            return max(latest, moment)
+    return latest
 
 
 def batch_status(batch: SimBatch, statuses: list[str]) -> str:
