@@ -168,3 +168,4 @@ async def test_cancel_batch_without_batch_capability_sends_nothing(make_services
     with pytest.raises(NotSupported, match="dialonly provider does not support batch calls"):
         await batches.cancel_batch(make_services(lacking), "btcal_1")
     assert lacking.cancelled == []
+

@@ -138,14 +138,19 @@ async def plan_batch(
     scenario: str | None = None,
     scheduled_time_unix: int | None = None,
 ) -> Planned[dialling.BatchPlan]:
-    """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request)."""
+    """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request), off
+    the event loop, reporting progress per chunk of recipients checked."""
     if (refusal := write_refusal(ctx, "submit batches")) is not None:
         return Planned(error=refusal)
+
+    async def progress(done: float, total: float, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
     try:
         services = services_of(ctx)
         plan = await dialling.plan_batch(
             services, recipients, call_name, business_description, scenario, scheduled_time_unix,
-            principal=principal_of(ctx),
+            principal=principal_of(ctx), progress=progress,
         )
         return Planned(plan=plan)
     except CallerError as exc:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+import anyio
 
 from ...domain import inputs
 from ...domain.batches import BatchRecipientRequest, BatchRequest
 from ...domain.caps import CAP_WINDOW_SECS
+from ...domain.policy import DialPolicy
 from ...domain.script import CallerScript, build_script
 from ...errors import CallerError, InvalidInput, NotConfirmed
 from ...ports import Provider
@@ -23,6 +27,13 @@ from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
 MAX_DRY_RUN_RECIPIENTS = 3
 #: Latest ``scheduled_time_unix`` accepted (year 3000).
 MAX_SCHEDULED_TIME_UNIX = 32_503_680_000
+#: Recipients checked per step on a worker thread; between steps the event loop answers other
+#: requests, progress is reported and a cancellation is noticed.
+PLAN_CHUNK = 2_500
+
+#: ``progress(done, total, message)``: recipients checked so far, of how many (the tool's
+#: ``ctx.report_progress``).
+Progress = Callable[[float, float, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -30,26 +41,79 @@ class BatchPlan:
     """A batch, every recipient checked, ready to submit.
 
     Attributes:
-        summary: ``{"phone_number", "scenario"}`` per recipient, as recorded in the store.
+        provider: who submits it. request: the recipients, each with its (shared) caller script.
+        fingerprint: of the whole request, shown in the confirmation question.
         principal: who asked for it (the batch and its calls are recorded under it).
     """
 
     provider: Provider
     request: BatchRequest
-    summary: list[dict[str, Any]]
     fingerprint: str
     principal: str = LOCAL_PRINCIPAL
+
+    @property
+    def summary(self) -> list[dict[str, Any]]:
+        """``{"phone_number", "scenario"}`` per recipient, as recorded in the store (built on
+        demand: the plan itself holds one script per distinct script, nothing per recipient)."""
+        return [{"phone_number": r.phone_number, "scenario": r.script.scenario} for r in self.request.recipients]
 
     def question(self) -> str:
         """What the person is asked before this batch is submitted."""
         recipients = self.request.recipients
         numbers = ", ".join(r.phone_number for r in recipients[:5]) + (" …" if len(recipients) > 5 else "")
-        goals = sorted({entry["scenario"] for entry in self.summary})
+        goals = sorted({r.script.scenario for r in recipients})
         return (
             f"Submit {len(recipients):,} {kind(self.provider)} phone calls "
             f"(batch '{self.request.name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
             f"{inputs.clip('; '.join(goals), 300)}\n(plan {self.fingerprint})"
         )
+
+
+@dataclass
+class _Checker:
+    """Checks recipients one chunk at a time (on a worker thread) and keeps what they share.
+
+    Recipients with the same description and scenario share one :class:`CallerScript` (one
+    prompt, one first message): a batch holds one per distinct script, not one per recipient.
+    """
+
+    policy: DialPolicy
+    description: str | None
+    goal: str
+    scripts: dict[tuple[str, str], CallerScript] = field(default_factory=dict)
+    requests: list[BatchRecipientRequest] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def check(self, recipients: list[Any], start: int, stop: int) -> None:
+        """Check ``recipients[start:stop]``: the planned ones go to :attr:`requests`, the
+        invalid ones to :attr:`errors` (by index and value)."""
+        for index in range(start, stop):
+            entry = recipients[index]
+            try:
+                if isinstance(entry, str):  # the common case: a bare number with the batch's script
+                    number, description, goal = entry, self.description, self.goal
+                    self.policy.check(number)
+                else:
+                    item = RecipientInput.model_validate(entry)
+                    number = item.phone_number
+                    self.policy.check(number)
+                    description = inputs.description(item.business_description, "business_description") or self.description
+                    goal = self.goal if description is None else inputs.scenario(item.scenario) or self.goal
+                if description is None:
+                    raise InvalidInput(NO_DESCRIPTION_ERROR)
+            except CallerError as exc:
+                self.errors.append(f"recipients[{index}] {inputs.shown(entry)}: {exc}")
+                continue
+            except ValueError:
+                self.errors.append(
+                    f"recipients[{index}] {inputs.shown(entry)}: expected an E.164 string or {{phone_number, scenario}}."
+                )
+                continue
+            key = (description, goal)
+            script = self.scripts.get(key)
+            if script is None:
+                script = self.scripts[key] = build_script(description, goal)
+            self.requests.append(BatchRecipientRequest(phone_number=number, script=script))
 
 
 async def plan_batch(
@@ -61,12 +125,15 @@ async def plan_batch(
     scheduled_time_unix: int | None = None,
     *,
     principal: str = LOCAL_PRINCIPAL,
+    progress: Progress | None = None,
 ) -> BatchPlan:
     """Check every recipient and build the batch request; nothing is written or sent.
     Descriptions and scenarios default to ``principal``'s business context.
 
-    Sizes are checked before any per-recipient work. Recipients with the same description and
-    scenario share one caller script.
+    Sizes are checked before any per-recipient work. The recipients are checked on a worker
+    thread, :data:`PLAN_CHUNK` at a time, so the event loop keeps answering meanwhile; after
+    each chunk ``progress(checked, total, message)`` is awaited (when given). Recipients with the
+    same description and scenario share one caller script.
 
     Raises:
         InvalidInput: naming every bad entry by index and value (nothing is sent).
@@ -82,45 +149,32 @@ async def plan_batch(
     )
     provider = services.provider()
     services.require(provider, "batches")
-    services.caps(provider).check_size(len(recipients), batch=True)
-    policy = services.policy(provider)
-    batch_description, batch_goal = await defaults(services, business_description, scenario, principal)
-
-    scripts: dict[tuple[str, str], CallerScript] = {}
-    requests: list[BatchRecipientRequest] = []
-    summary: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for index, entry in enumerate(recipients):
-        try:
-            item = RecipientInput(phone_number=entry) if isinstance(entry, str) else RecipientInput.model_validate(entry)
-            policy.check(item.phone_number)
-            description = inputs.description(item.business_description, "business_description") or batch_description
-            if description is None:
-                raise InvalidInput(NO_DESCRIPTION_ERROR)
-            goal = inputs.scenario(item.scenario) or batch_goal
-        except CallerError as exc:
-            errors.append(f"recipients[{index}] {inputs.shown(entry)}: {exc}")
-            continue
-        except ValueError:
-            errors.append(f"recipients[{index}] {inputs.shown(entry)}: expected an E.164 string or {{phone_number, scenario}}.")
-            continue
-        script = scripts.get((description, goal))
-        if script is None:
-            script = scripts[(description, goal)] = build_script(description, goal)
-        requests.append(BatchRecipientRequest(phone_number=item.phone_number, script=script))
-        summary.append({"phone_number": item.phone_number, "scenario": goal})
+    total = len(recipients)
+    services.caps(provider).check_size(total, batch=True)
+    checker = _Checker(services.policy(provider), *await defaults(services, business_description, scenario, principal))
+    for start in range(0, total, PLAN_CHUNK):
+        stop = min(start + PLAN_CHUNK, total)
+        await anyio.to_thread.run_sync(checker.check, recipients, start, stop)
+        if progress is not None and total > PLAN_CHUNK:
+            await progress(stop, total, f"Checked {stop:,} of {total:,} recipients.")
+    errors = checker.errors
     if errors:
         listed = "\n".join(f"- {e}" for e in errors[:MAX_LISTED_ERRORS])
         more = f"\n- … and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
         raise InvalidInput(
-            f"{len(errors)} of {len(recipients)} recipients are invalid; nothing was sent. Fix them and "
+            f"{len(errors)} of {total} recipients are invalid; nothing was sent. Fix them and "
             f"submit again:\n{listed}{more}"
         )
-    request = BatchRequest(name=name, recipients=tuple(requests), scheduled_time_unix=scheduled_time_unix)
-    digest = fingerprint(
-        [provider.name, name, scheduled_time_unix, summary, sorted((s.prompt, s.first_message) for s in scripts.values())]
+    request = BatchRequest(name=name, recipients=tuple(checker.requests), scheduled_time_unix=scheduled_time_unix)
+    scripts = sorted((s.prompt, s.first_message) for s in checker.scripts.values())
+
+    def digest() -> str:
+        summary = [(r.phone_number, r.script.scenario) for r in request.recipients]
+        return fingerprint([provider.name, name, scheduled_time_unix, summary, scripts])
+
+    return BatchPlan(
+        provider=provider, request=request, fingerprint=await anyio.to_thread.run_sync(digest), principal=principal
     )
-    return BatchPlan(provider=provider, request=request, summary=summary, fingerprint=digest, principal=principal)
 
 
 async def batch_question(services: Services, plan: BatchPlan) -> str | None:

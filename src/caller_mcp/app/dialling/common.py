@@ -4,8 +4,9 @@ read-only cap check used by questions, dry runs and declined confirmations."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from ...domain.caps import CAP_WINDOW_SECS
 from ...domain.overrides import CAPABILITY_OF, CallOverrides
@@ -21,7 +22,7 @@ def fingerprint(content: Any) -> str:
     """A short, stable digest of a plan's request: 12 hex characters of SHA-256 over its
     canonical JSON. Shown in the confirmation question, so an answer given to one plan never
     confirms another."""
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:12]
 
 
 def kind(provider: Provider) -> str:
