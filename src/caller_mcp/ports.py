@@ -239,6 +239,10 @@ class Store(Protocol):
         """Record or update a batch's recipients' calls keyed by conversation id; returns rows written."""
         ...
 
+    async def batch_call_statuses(self, batch_id: str) -> dict[str, str | None]:
+        """``{conversation id: provider status}`` of the calls recorded for a batch's recipients."""
+        ...
+
     async def list_calls(
         self,
         limit: int = 20,

@@ -169,3 +169,70 @@ async def test_cancel_batch_without_batch_capability_sends_nothing(make_services
         await batches.cancel_batch(make_services(lacking), "btcal_1")
     assert lacking.cancelled == []
 
+
+class StoreSpy:
+    """Counts the store's batch writes and reads made by status polls."""
+
+    def __init__(self, store, monkeypatch):
+        self.calls: list[tuple[str, int]] = []
+        for name in ("update_batch_status", "batch_call_statuses", "record_batch_calls", "batch_recipients"):
+            real = getattr(store, name)
+
+            async def spy(*args, _name=name, _real=real, **kwargs):
+                rows = args[2] if _name == "record_batch_calls" else 0
+                self.calls.append((_name, len(rows) if rows else 0))
+                return await _real(*args, **kwargs)
+
+            monkeypatch.setattr(store, name, spy)
+
+
+async def test_a_status_poll_writes_only_the_recipients_whose_status_changed(services, provider, monkeypatch):
+    plan = await dialling.plan_batch(services, ["+15550000000", "+15550000001", "+15550000002"], "mine", PIZZA)
+    submitted = await dialling.submit_batch(services, plan)
+    provider.batches[submitted.batch_id] = batch(
+        submitted.batch_id, last_updated_at=100, recipients=_recipients("in_progress", "in_progress", "pending")
+    )
+    spy = StoreSpy(services.store, monkeypatch)
+    await batches.get_batch_status(services, submitted.batch_id)
+    assert ("record_batch_calls", 2) in spy.calls
+
+    spy.calls.clear()  # the same answer again: the store is not touched at all
+    await batches.get_batch_status(services, submitted.batch_id)
+    assert spy.calls == []
+
+    spy.calls.clear()  # one recipient finished, one was dispatched: those two rows only
+    provider.batches[submitted.batch_id] = batch(
+        submitted.batch_id, last_updated_at=130, recipients=_recipients("completed", "in_progress", "initiated")
+    )
+    await batches.get_batch_status(services, submitted.batch_id)
+    assert [c for c in spy.calls if c[0] == "record_batch_calls"] == [("record_batch_calls", 2)]
+    statuses = {row.conversation_id: row.provider_status for row in await services.store.list_calls(10)}
+    assert statuses == {"conv_0": "completed", "conv_1": "in_progress", "conv_2": "initiated"}
+
+
+async def test_a_status_poll_of_a_new_process_rewrites_nothing_already_recorded(make_services, provider, monkeypatch):
+    first = make_services()
+    submitted = await dialling.submit_batch(first, await dialling.plan_batch(first, ["+15550000000"], "mine", PIZZA))
+    provider.batches[submitted.batch_id] = batch(submitted.batch_id, last_updated_at=100, recipients=_recipients("completed"))
+    await batches.get_batch_status(first, submitted.batch_id)
+    second = make_services()  # another process on the same database: it remembers no poll
+    spy = StoreSpy(second.store, monkeypatch)
+    await batches.get_batch_status(second, submitted.batch_id)
+    assert ("batch_call_statuses", 0) in spy.calls and not [c for c in spy.calls if c[0] == "batch_recipients"]
+
+
+async def test_a_poll_after_a_failed_write_writes_again(services, provider, monkeypatch):
+    plan = await dialling.plan_batch(services, ["+15550000000"], "mine", PIZZA)
+    submitted = await dialling.submit_batch(services, plan)
+    provider.batches[submitted.batch_id] = batch(submitted.batch_id, last_updated_at=100, recipients=_recipients("completed"))
+    real = services.store.record_batch_calls
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(services.store, "record_batch_calls", broken)
+    with pytest.raises(RuntimeError):
+        await batches.get_batch_status(services, submitted.batch_id)
+    monkeypatch.setattr(services.store, "record_batch_calls", real)
+    await batches.get_batch_status(services, submitted.batch_id)
+    assert [row.conversation_id for row in await services.store.list_calls(10)] == ["conv_0"]

@@ -50,7 +50,8 @@ async def get_batch_status(
     Returns:
         Status, ``progress`` (finished / scheduled recipients, 0-1), counts per recipient
         status, the page (number, status, conversation id), how many match, and the next
-        page's offset (``None`` on the last page). Recipients' calls are recorded in the store.
+        page's offset (``None`` on the last page). Recipients' calls are recorded in the store
+        (see :func:`record_poll`).
     Raises:
         InvalidInput: a malformed id, status or page. NotFound: the provider does not know the
         batch. NotSupported: the provider has no batches. ConfigError, ProviderError.
@@ -66,10 +67,7 @@ async def get_batch_status(
     counts = status_counts(batch.recipients)
     matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
     page = matching[offset : offset + limit]
-    store = services.store
-    await store.update_batch_status(batch.batch_id, batch.status)
-    if any(r.call_ref for r in batch.recipients):  # else nothing to record: skip the lookup
-        await record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
+    await record_poll(services, provider, batch, counts)
     return BatchStatusResult(
         batch_id=batch.batch_id,
         name=batch.name,
@@ -85,6 +83,26 @@ async def get_batch_status(
         next_offset=offset + limit if offset + limit < len(matching) else None,
         **services.answered_by(provider),
     )
+
+
+async def record_poll(services: Services, provider: Provider, batch: BatchReport, counts: dict[str, int]) -> None:
+    """Write what a status poll learnt, and only that.
+
+    Nothing at all when the batch's status, ``last_updated_at``, dispatched count and counts per
+    status are those this process last recorded (``Services.remember_poll``). Otherwise the
+    batch's status, and the calls of recipients whose status differs from the store's (new
+    conversations included): a poll writes in proportion to what changed, not to the batch.
+    """
+    signature = (batch.status, batch.last_updated_at, batch.total_calls_dispatched, tuple(counts.items()))
+    if batch.last_updated_at is not None and services.polled.get(batch.batch_id) == signature:
+        return
+    store = services.store
+    await store.update_batch_status(batch.batch_id, batch.status)
+    if any(r.call_ref for r in batch.recipients):  # else nothing to record: skip the lookups
+        rows = recipient_rows(batch.recipients, services.now(), known=await store.batch_call_statuses(batch.batch_id))
+        await record_batch_calls(store, provider.name, batch.batch_id, rows)
+    services.remember_poll(batch.batch_id, signature)  # only once written: a failed write is tried again
+
 
 
 async def list_batches(services: Services, limit: int = 20, *, principal: str = LOCAL_PRINCIPAL) -> BatchListResult:

@@ -9,11 +9,11 @@ dialled) from a lost answer (it may have been).
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..domain.batches import recipient_call_status
+from ..domain.batches import RecipientReport, recipient_call_status
 from ..domain.calls import CallReport
 from ..errors import CallerError, OutcomeUnknown
 from ..ports import Store
@@ -57,23 +57,27 @@ async def record_batch_calls(store: Store, provider: str, batch_id: str, calls: 
     """Record the calls of a batch this server submitted (no-op for any other batch).
 
     Args:
-        calls: in recipient order, each with ``conversation_id`` (``None`` while the provider
-            has not named it: skipped), ``to_number``, ``status`` (normalised),
-            ``provider_status`` and ``created_at`` (Unix seconds). The n-th call to a number
-            gets the n-th scenario submitted for that number.
+        calls: each with ``conversation_id`` (``None`` while the provider has not named it:
+            skipped), ``to_number``, ``status`` (normalised), ``provider_status``,
+            ``created_at`` (Unix seconds) and ``nth`` (how many earlier recipients of the batch
+            have the same number; default 0): the n-th recipient with a number gets the n-th
+            scenario submitted for that number.
     """
+    if not calls:
+        return
     submitted = await store.batch_recipients(batch_id)
     if not submitted:
         return
-    scenarios: dict[str, deque[str]] = defaultdict(deque)
+    scenarios: dict[str, list[str]] = defaultdict(list)
     for entry in submitted:
         scenarios[entry.get("phone_number", "")].append(entry.get("scenario") or "")
     rows = []
     for call in calls:
-        goals = scenarios.get(call["to_number"])
-        scenario = goals.popleft() if goals else ""
-        if call["conversation_id"]:
-            rows.append({**call, "scenario": scenario})
+        if not call["conversation_id"]:
+            continue
+        goals = scenarios.get(call["to_number"], ())
+        nth = call.get("nth", 0)
+        rows.append({**{k: v for k, v in call.items() if k != "nth"}, "scenario": goals[nth] if nth < len(goals) else ""})
     await store.record_batch_calls(batch_id, provider, rows)
 
 
@@ -112,15 +116,35 @@ async def remember_report(store: Store, provider: str, record: CallRecord | None
     return record
 
 
-def recipient_rows(recipients: Any, now: float) -> list[dict[str, Any]]:
-    """Batch recipients as :func:`record_batch_calls` rows (normalised status, provider's status)."""
-    return [
-        {
-            "conversation_id": r.call_ref,
-            "to_number": r.phone_number or "",
-            "status": recipient_call_status(r.status),
-            "provider_status": r.provider_status or r.status,
-            "created_at": float(r.created_at or now),
-        }
-        for r in recipients
-    ]
+def recipient_rows(
+    recipients: Sequence[RecipientReport], now: float, *, known: Mapping[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """Batch recipients that have a conversation as :func:`record_batch_calls` rows (normalised
+    status, the provider's status, ``nth``).
+
+    Args:
+        known: ``{conversation id: provider status}`` already recorded; recipients whose status
+            is recorded unchanged are left out (``None``: every recipient with a conversation).
+    """
+    rows = []
+    seen: Counter[str] = Counter()
+    for r in recipients:
+        number = r.phone_number or ""
+        nth = seen[number]
+        seen[number] += 1
+        if not r.call_ref:
+            continue
+        provider_status = r.provider_status or r.status
+        if known is not None and r.call_ref in known and known[r.call_ref] == provider_status:
+            continue
+        rows.append(
+            {
+                "conversation_id": r.call_ref,
+                "to_number": number,
+                "status": recipient_call_status(r.status),
+                "provider_status": provider_status,
+                "created_at": float(r.created_at or now),
+                "nth": nth,
+            }
+        )
+    return rows

@@ -22,6 +22,10 @@ from ..settings import SANDBOX_NOTE, Settings
 from ..store import LOCAL_PRINCIPAL  # noqa: F401 - re-exported: the app's default principal
 
 
+#: Batches whose last status poll :attr:`Services.polled` remembers.
+MAX_REMEMBERED_POLLS = 256
+
+
 @dataclass
 class Services:
     """The running application's collaborators.
@@ -43,6 +47,10 @@ class Services:
     #: Where dials that block until answered run (the server's lifespan task group, so a graceful
     #: stop waits for them); ``None`` outside a server: such dials then run inline.
     background: TaskGroup | None = field(default=None, repr=False)
+    #: What the last status poll of each batch recorded: ``batch id → (status, last update,
+    #: dispatched, counts)``; a poll that finds the same writes nothing (at most
+    #: :data:`MAX_REMEMBERED_POLLS` batches, the oldest forgotten first).
+    polled: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
 
@@ -65,6 +73,13 @@ class Services:
         if key not in self._providers:
             self._providers[key] = self.make_provider(key)
         return self._providers[key]
+
+    def remember_poll(self, batch_id: str, signature: tuple[Any, ...]) -> None:
+        """Remember the ``signature`` of what a batch's status poll recorded (see :attr:`polled`)."""
+        self.polled.pop(batch_id, None)
+        self.polled[batch_id] = signature
+        while len(self.polled) > MAX_REMEMBERED_POLLS:
+            self.polled.pop(next(iter(self.polled)))
 
     def require(self, provider: Provider, *capabilities: str) -> None:
         """Refuse a use case the provider cannot serve.

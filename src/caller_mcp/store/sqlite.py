@@ -18,7 +18,6 @@ Batch statuses: ``submitting`` (intent), then the provider's own (``pending``, `
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -27,6 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .migrations import migrate
 from .records import BatchRecord, BusinessContext, CallRecord
@@ -286,6 +287,15 @@ class SqliteStore(TestRunQueries):
         self._db.execute("COMMIT")
         return self._db.total_changes - before
 
+    def batch_call_statuses(self, batch_id: str) -> dict[str, str | None]:
+        """``{conversation id: provider status}`` of the calls recorded for a batch's recipients
+        (what a status poll compares the provider's answer with, to write only what changed)."""
+        rows = self._db.execute(
+            "SELECT conversation_id, provider_status FROM calls WHERE batch_id = ? AND conversation_id IS NOT NULL",
+            (batch_id,),
+        ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def list_calls(
         self,
         limit: int = 20,
@@ -399,7 +409,7 @@ class SqliteStore(TestRunQueries):
             "scheduled_time_unix, recipients_json, owner, pid, principal) "
             "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
             (
-                local_id, now, now, provider, name, len(recipients), scheduled_time_unix, json.dumps(recipients),
+                local_id, now, now, provider, name, len(recipients), scheduled_time_unix, orjson.dumps(recipients).decode(),
                 self.owner, os.getpid(), principal,
             ),
         )
@@ -466,7 +476,7 @@ class SqliteStore(TestRunQueries):
         """The ``{"phone_number", "scenario"}`` list recorded when this server submitted the
         batch, in submission order; empty for a batch submitted elsewhere."""
         row = self._db.execute("SELECT recipients_json FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-        return json.loads(row["recipients_json"]) if row else []
+        return orjson.loads(row["recipients_json"]) if row else []
 
     def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         """The batches this server submitted (or tried to), newest first, at most ``limit``;

@@ -98,6 +98,9 @@ class ThreadedStore:
     async def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
         return await self._run("record_batch_calls", batch_id, provider, calls)
 
+    async def batch_call_statuses(self, batch_id: str) -> dict[str, str | None]:
+        return await self._run("batch_call_statuses", batch_id)
+
     async def list_calls(self, limit: int = 20, **filters: Any) -> list[CallRecord]:
         return await self._run("list_calls", limit, **filters)
 
