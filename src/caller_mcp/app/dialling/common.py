@@ -4,6 +4,7 @@ read-only cap check used by questions, dry runs and declined confirmations."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import orjson
