@@ -19,7 +19,7 @@ from .domain.batches import BatchPage, BatchReport, BatchRequest
 from .domain.calls import CallReport, CallRequest, PlacedCall
 
 if TYPE_CHECKING:
-    from .store.records import BatchRecord, BusinessContext, CallRecord
+    from .store.records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 
 #: ``check_cap(dials)``: given ``(created_at, number of dials)`` for every dial of the cap window,
 #: oldest first, raises ``CapExceeded`` to refuse; runs inside the store's reserving transaction.
@@ -256,7 +256,9 @@ class Store(Protocol):
         ...
 
     async def recent_call(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
-        """The newest call to ``to_number`` with ``scenario`` since ``since`` that may have rung."""
+        """The newest call to ``to_number`` with ``scenario`` since ``since`` that may have rung, else
+        the newest batch of that time with them among its recipients (``call_id`` = its local
+        ``batch_…`` id, ``batch_id`` = the provider's)."""
         ...
 
     async def dials_since(self, since: float) -> list[tuple[float, int]]:
@@ -274,8 +276,19 @@ class Store(Protocol):
         cap_window_start: float,
         check_cap: CapCheck,
         principal: str = "local",
-    ) -> BatchRecord:
-        """Hourly cap + ``submitting`` intent in one transaction; raises what ``check_cap`` raises."""
+        recipients_key: str | None = None,
+        guard_since: float | None = None,
+    ) -> tuple[BatchRecord, bool]:
+        """Batch duplicate guard + hourly cap + ``submitting`` intent in one transaction.
+
+        ``recipients_key`` identifies the batch (a digest of its recipients as a set, their
+        scenarios and scripts). Returns ``(new record, True)``, or ``(the batch with the same key
+        created since ``guard_since`` that may have dialled, False)``; raises what ``check_cap``
+        raises."""
+        ...
+
+    async def recent_batch(self, recipients_key: str, since: float) -> BatchRecord | None:
+        """What :meth:`reserve_batch`'s duplicate guard would return (read only)."""
         ...
 
     async def record_batch_outcome(
@@ -301,9 +314,22 @@ class Store(Protocol):
         ...
 
     async def reserve_retry(
-        self, batch_id: str, recipients: int, *, cap_window_start: float, check_cap: CapCheck
-    ) -> str:
-        """Hourly cap + ``retrying`` intent in one transaction; returns the retry's id."""
+        self,
+        batch_id: str,
+        recipients: int,
+        *,
+        cap_window_start: float,
+        check_cap: CapCheck,
+        guard_since: float | None = None,
+    ) -> tuple[RetryRecord, bool]:
+        """Retry guard + hourly cap + ``retrying`` intent in one transaction.
+
+        Returns ``(new retry, True)``, or ``(the retry of the same batch created since
+        ``guard_since`` that may have dialled, False)``; raises what ``check_cap`` raises."""
+        ...
+
+    async def recent_retry(self, batch_id: str, since: float) -> RetryRecord | None:
+        """What :meth:`reserve_retry`'s guard would return (read only)."""
         ...
 
     async def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:

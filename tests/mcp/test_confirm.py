@@ -200,7 +200,7 @@ async def test_submit_batch_checks_each_recipient_once_per_tool_call(
         await client.call_tool("submit_batch", arguments)
         assert rounds["submit_batch"] == per_call
         assert checks == NUMBERS * per_call
-        await client.call_tool("submit_batch", arguments)
+        await client.call_tool("submit_batch", {**arguments, "allow_resubmit": True})  # not the duplicate guard's
     assert rounds["submit_batch"] == 2 * per_call
     assert checks == NUMBERS * 2 * per_call  # once per recipient per request: never twice in one
     assert len(plans["batch"]) == 2 * per_call

@@ -130,8 +130,8 @@ async def test_a_misspelt_argument_is_refused_naming_it_and_the_accepted_ones_an
     ("tool", "arguments", "named"),
     [
         ("submit_batch", {"recipients": ["+15551230000"], "business_description": PIZZA, "goals": "x", "name": "y"},
-         "unknown arguments goals, name; submit_batch accepts business_description, call_name, dry_run, recipients, "
-         "scenario, scheduled_time_unix"),
+         "unknown arguments goals, name; submit_batch accepts allow_resubmit, business_description, call_name, dry_run, "
+         "recipients, scenario, scheduled_time_unix"),
         ("get_call", {"call_id": "call_1", "wait": 5}, "unknown argument wait; get_call accepts call_id, wait_seconds"),
         ("list_batches", {"limit": 5, "cursor": "x"}, "unknown argument cursor; list_batches accepts limit"),
     ],

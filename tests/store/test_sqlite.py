@@ -232,11 +232,12 @@ def test_reserve_call_refused_by_the_cap_writes_nothing_and_releases_the_file(st
 
 
 def test_reserve_batch_writes_a_submitting_intent_counted_by_recipients(store, db_path):
-    record = store.reserve_batch(
+    record, new = store.reserve_batch(
         local_id="batch_1", provider="elevenlabs", name="b",
         recipients=[{"phone_number": "+15551230000", "scenario": "s"}] * 3, scheduled_time_unix=None,
         cap_window_start=SINCE_EVER, check_cap=no_cap,
     )
+    assert new
     assert (record.local_id, record.status, record.total_recipients) == ("batch_1", "submitting", 3)
     assert [n for _, n in store.dials_since(SINCE_EVER)] == [3]
 
@@ -264,7 +265,9 @@ def test_reserve_batch_refused_by_the_cap_writes_nothing(store, db_path):
 
 
 def test_reserve_retry_writes_a_retrying_intent_counted_by_recipients(store, db_path):
-    retry_id = store.reserve_retry("btcal_1", 4, cap_window_start=SINCE_EVER, check_cap=no_cap)
+    retry, new = store.reserve_retry("btcal_1", 4, cap_window_start=SINCE_EVER, check_cap=no_cap)
+    retry_id = retry.retry_id
+    assert new and retry.status == "retrying"
     assert rows(db_path, "SELECT retry_id, batch_id, recipients, status FROM batch_retries") == [
         (retry_id, "btcal_1", 4, "retrying")
     ]

@@ -65,6 +65,8 @@ class SubmitBatchResult(BaseModel):
     sandbox: bool = False
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
+    duplicate_of: str | None = Field(default=None, description="Set when not submitted again: the earlier batch.")
+    message: str | None = None
     note: str | None = None
 
 
@@ -127,6 +129,7 @@ class RetryBatchResult(BaseModel):
     status: str
     recipients_retried: int
     message: str
+    duplicate_of: str | None = Field(default=None, description="Set when not sent again: the earlier retry_id.")
     provider: str
     sandbox: bool = False
     note: str | None = None

@@ -157,11 +157,16 @@ async def plan_batch(
         return Planned(error=exc)
 
 
-async def ask_batch(ctx: Context, planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)], dry_run: bool = False) -> Any:
+async def ask_batch(
+    ctx: Context,
+    planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)],
+    dry_run: bool = False,
+    allow_resubmit: bool = False,
+) -> Any:
     """Resolver: ask the person before ``submit_batch`` submits the plan, when required."""
     if dry_run or planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
-    return _ask(await dialling.batch_question(services_of(ctx), planned.plan))
+    return _ask(await dialling.batch_question(services_of(ctx), planned.plan, allow_resubmit=allow_resubmit))
 
 
 # -- retry ------------------------------------------------------------------------------------

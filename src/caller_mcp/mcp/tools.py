@@ -164,11 +164,14 @@ async def submit_batch(
     scenario: Annotated[str | None, Field(description="Default goal.")] = None,
     scheduled_time_unix: Annotated[int | None, Field(description="Start time, Unix s; omit = now.")] = None,
     dry_run: Annotated[bool, Field(description="Check only; submit nothing.")] = False,
+    allow_resubmit: Annotated[bool, Field(description="Resubmit a batch sent within the redial guard.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_batch)] = GO_AHEAD,
 ) -> Annotated[CallToolResult, SubmitBatchResult]:
     """Schedule AI test calls to many numbers, each with its own goal if given: REAL, paid calls
     unless the answer says sandbox. One invalid entry and nothing is sent. Next: get_batch_status."""
-    answer = dialling.submit_batch(services_of(ctx), _plan(planned), dry_run=dry_run, confirmed=confirmed(confirmation))
+    answer = dialling.submit_batch(
+        services_of(ctx), _plan(planned), dry_run=dry_run, confirmed=confirmed(confirmation), allow_resubmit=allow_resubmit
+    )
     return _result(await _run(answer, "submit_batch"))
 
 

@@ -6,7 +6,7 @@ import sqlite3
 
 from ..errors import ConfigError
 from ..settings import Settings
-from .records import BatchRecord, BusinessContext, CallRecord
+from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 from .sqlite import LOCAL_PRINCIPAL, SqliteStore
 from .threaded import ThreadedStore
 
@@ -33,4 +33,7 @@ def open_store(settings: Settings) -> ThreadedStore:
     return ThreadedStore(lambda: open_sqlite(settings))
 
 
-__all__ = ["LOCAL_PRINCIPAL", "BatchRecord", "BusinessContext", "CallRecord", "SqliteStore", "ThreadedStore", "open_sqlite", "open_store"]
+__all__ = [
+    "LOCAL_PRINCIPAL", "BatchRecord", "BusinessContext", "CallRecord", "RetryRecord", "SqliteStore", "ThreadedStore",
+    "open_sqlite", "open_store",
+]

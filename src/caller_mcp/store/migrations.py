@@ -103,7 +103,8 @@ _ADDED_COLUMNS = {
         ("principal", "TEXT"),
         ("report_json", "TEXT"),
     ),
-    "batches": (("owner", "TEXT"), ("pid", "INTEGER"), ("principal", "TEXT")),
+    # Issue 13: principal; issue 9: the batch duplicate guard's key (recipients as a set, scenarios, scripts).
+    "batches": (("owner", "TEXT"), ("pid", "INTEGER"), ("principal", "TEXT"), ("recipients_key", "TEXT")),
 }
 #: Indexes created on open, after the added columns they cover (CREATE ... IF NOT EXISTS, so an
 #: older database gains them the first time this version opens it; a large one takes a moment once).
@@ -129,6 +130,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_principal ON calls (principal, created_at)",
     "CREATE INDEX IF NOT EXISTS batches_principal ON batches (principal, created_at)",
     "CREATE INDEX IF NOT EXISTS webhook_events_received ON webhook_events (received_at)",
+    # Issue 9: the batch duplicate guard and the retry guard.
+    "CREATE INDEX IF NOT EXISTS batches_key ON batches (recipients_key, created_at)",
+    "CREATE INDEX IF NOT EXISTS batch_retries_batch ON batch_retries (batch_id, created_at)",
 )
 
 

@@ -58,6 +58,20 @@ class CallRecord:
 
 
 @dataclass(frozen=True)
+class RetryRecord:
+    """One row of the ``batch_retries`` table: a retry of a batch's failed recipients
+    (``status``: ``retrying``, ``retried``, ``failed``, ``outcome_unknown``)."""
+
+    retry_id: str
+    batch_id: str
+    created_at: float
+    updated_at: float
+    recipients: int
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
 class BatchRecord:
     """One row of the ``batches`` table; ``batch_id`` is the provider's id, ``None`` until known."""
 

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from .migrations import migrate
-from .records import BatchRecord, BusinessContext, CallRecord
+from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 
 #: The principal of rows written without one (stdio; loopback HTTP without authentication).
 LOCAL_PRINCIPAL = "local"
@@ -42,6 +42,8 @@ _LIVE_OWNERS: set[str] = set()
 #: taken as interrupted; far longer than any request may take (connect + read timeouts).
 STALE_IN_FLIGHT_SECS = 600
 
+#: The columns of a :class:`RetryRecord`.
+_RETRY_COLUMNS = "retry_id, batch_id, created_at, updated_at, recipients, status, error"
 #: A call row that may have rung a phone: anything but a refusal with no conversation.
 _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
@@ -134,7 +136,8 @@ class SqliteStore(TestRunQueries):
             principal: who places it. The guard and the cap count every principal's calls: a
                 number is not rung twice because two members asked.
         Returns:
-            ``(record, True)`` for the new intent, or ``(earlier record, False)`` for a duplicate.
+            ``(record, True)`` for the new intent, or ``(earlier record, False)`` for a duplicate
+            (see :meth:`recent_call`: an earlier call or batch recipient).
         Raises:
             Whatever ``check_cap`` raises (nothing is written).
         """
@@ -327,13 +330,36 @@ class SqliteStore(TestRunQueries):
 
     def recent_call(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
         """The newest call to ``to_number`` with ``scenario`` since ``since`` (Unix time) that may
-        have rung (anything but a refusal without a conversation). For the duplicate guard."""
+        have rung (anything but a refusal without a conversation); else the newest batch of that
+        time with this number and scenario among its recipients (:meth:`recent_batch_recipient`).
+        For the redial guard."""
         row = self._db.execute(
             "SELECT * FROM calls WHERE to_number = ? AND scenario = ? AND created_at >= ? "
             f"AND {_MAY_HAVE_RUNG} ORDER BY created_at DESC LIMIT 1",
             (to_number, scenario, since),
         ).fetchone()
-        return CallRecord(**dict(row)) if row else None
+        return CallRecord(**dict(row)) if row else self.recent_batch_recipient(to_number, scenario, since)
+
+    def recent_batch_recipient(self, to_number: str, scenario: str, since: float) -> CallRecord | None:
+        """The newest batch submitted since ``since`` (Unix time) that may have dialled and has
+        ``to_number`` with ``scenario`` among its recipients, as a call record: ``call_id`` is the
+        batch's local id (``batch_…``), ``batch_id`` the provider's (``None`` until known),
+        ``status`` the batch's. A batch's recipients count as calls for the redial guard."""
+        row = self._db.execute(
+            "SELECT local_id, batch_id, created_at, updated_at, provider, status FROM batches "
+            "WHERE created_at >= ? AND NOT (status = 'failed' AND batch_id IS NULL) AND EXISTS ("
+            "SELECT 1 FROM json_each(batches.recipients_json) AS r WHERE json_extract(r.value, '$.phone_number') = ? "
+            "AND json_extract(r.value, '$.scenario') = ?) ORDER BY created_at DESC LIMIT 1",
+            (since, to_number, scenario),
+        ).fetchone()
+        if row is None:
+            return None
+        return CallRecord(
+            call_id=row["local_id"], created_at=row["created_at"], updated_at=row["updated_at"],
+            provider=row["provider"], to_number=to_number, scenario=scenario, business_description="",
+            status=row["status"], phone_provider=None, conversation_id=None, call_sid=None, error=None,
+            batch_id=row["batch_id"],
+        )
 
     def dials_since(self, since: float) -> list[tuple[float, int]]:
         """``(created_at, number of dials)`` for every call, batch and batch retry since ``since``
@@ -396,21 +422,24 @@ class SqliteStore(TestRunQueries):
         recipients: list[dict[str, Any]],
         scheduled_time_unix: int | None,
         principal: str = LOCAL_PRINCIPAL,
+        recipients_key: str | None = None,
     ) -> BatchRecord:
         """Write a ``submitting`` row before the batch is submitted.
 
         Args:
             recipients: one ``{"phone_number", "scenario"}`` object per recipient, kept as JSON.
             principal: who submits it (its recipients' calls are recorded under it too).
+            recipients_key: what identifies the batch for the duplicate guard (a digest of its
+                recipients as a set, their scenarios and scripts), ``None`` for none.
         """
         now = time.time()
         self._db.execute(
             "INSERT INTO batches (local_id, created_at, updated_at, provider, name, status, total_recipients, "
-            "scheduled_time_unix, recipients_json, owner, pid, principal) "
-            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
+            "scheduled_time_unix, recipients_json, owner, pid, principal, recipients_key) "
+            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?)",
             (
                 local_id, now, now, provider, name, len(recipients), scheduled_time_unix, orjson.dumps(recipients).decode(),
-                self.owner, os.getpid(), principal,
+                self.owner, os.getpid(), principal, recipients_key,
             ),
         )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
@@ -426,19 +455,42 @@ class SqliteStore(TestRunQueries):
         cap_window_start: float,
         check_cap: Callable[[list[tuple[float, int]]], None],
         principal: str = LOCAL_PRINCIPAL,
-    ) -> BatchRecord:
-        """Decide the hourly cap and write the ``submitting`` intent in one transaction (see
-        :meth:`reserve_call`).
+        recipients_key: str | None = None,
+        guard_since: float | None = None,
+    ) -> tuple[BatchRecord, bool]:
+        """Decide the batch duplicate guard and the hourly cap and write the ``submitting``
+        intent in one transaction (see :meth:`reserve_call`).
 
+        Args:
+            principal: who submits it. recipients_key: see :meth:`record_batch_intent`.
+            guard_since: Unix time from which an earlier batch with the same ``recipients_key``
+                that may have dialled is returned instead (``None``: no guard).
+        Returns:
+            ``(record, True)`` for the new intent, or ``(earlier batch, False)`` for a duplicate.
         Raises:
             Whatever ``check_cap`` raises (nothing is written).
         """
         with self._immediate():
+            if guard_since is not None and recipients_key is not None:
+                earlier = self.recent_batch(recipients_key, guard_since)
+                if earlier is not None:
+                    return earlier, False
             check_cap(self.dials_since(cap_window_start))
-            return self.record_batch_intent(
+            record = self.record_batch_intent(
                 local_id=local_id, provider=provider, name=name, recipients=recipients,
-                scheduled_time_unix=scheduled_time_unix, principal=principal,
+                scheduled_time_unix=scheduled_time_unix, principal=principal, recipients_key=recipients_key,
             )
+        return record, True
+
+    def recent_batch(self, recipients_key: str, since: float) -> BatchRecord | None:
+        """The newest batch with ``recipients_key`` created since ``since`` (Unix time) that may
+        have dialled (anything but a submission that failed without a batch id), or ``None``.
+        For the batch duplicate guard."""
+        return self._batch_where(
+            "recipients_key = ? AND created_at >= ? AND NOT (status = 'failed' AND batch_id IS NULL) "
+            "ORDER BY created_at DESC LIMIT 1",
+            recipients_key, since,
+        )
 
     def record_batch_outcome(
         self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
@@ -502,17 +554,44 @@ class SqliteStore(TestRunQueries):
         return retry_id
 
     def reserve_retry(
-        self, batch_id: str, recipients: int, *, cap_window_start: float, check_cap: Callable[[list[tuple[float, int]]], None]
-    ) -> str:
-        """Decide the hourly cap and write the ``retrying`` intent in one transaction (see
-        :meth:`reserve_call`); returns the retry's id.
+        self,
+        batch_id: str,
+        recipients: int,
+        *,
+        cap_window_start: float,
+        check_cap: Callable[[list[tuple[float, int]]], None],
+        guard_since: float | None = None,
+    ) -> tuple[RetryRecord, bool]:
+        """Decide the retry guard and the hourly cap and write the ``retrying`` intent in one
+        transaction (see :meth:`reserve_call`).
 
+        Args:
+            guard_since: Unix time from which an earlier retry of the same batch that may have
+                dialled (anything but ``failed``) is returned instead (``None``: no guard).
+        Returns:
+            ``(new retry, True)``, or ``(earlier retry, False)`` for a duplicate.
         Raises:
             Whatever ``check_cap`` raises (nothing is written).
         """
         with self._immediate():
+            if guard_since is not None:
+                earlier = self.recent_retry(batch_id, guard_since)
+                if earlier is not None:
+                    return earlier, False
             check_cap(self.dials_since(cap_window_start))
-            return self.record_retry_intent(batch_id, recipients)
+            retry_id = self.record_retry_intent(batch_id, recipients)
+            row = self._db.execute(f"SELECT {_RETRY_COLUMNS} FROM batch_retries WHERE retry_id = ?", (retry_id,)).fetchone()
+        return RetryRecord(**dict(row)), True
+
+    def recent_retry(self, batch_id: str, since: float) -> RetryRecord | None:
+        """The newest retry of ``batch_id`` created since ``since`` (Unix time) that may have
+        dialled (anything but ``failed``), or ``None``. For the retry guard."""
+        row = self._db.execute(
+            f"SELECT {_RETRY_COLUMNS} FROM batch_retries WHERE batch_id = ? AND created_at >= ? "
+            "AND status != 'failed' ORDER BY created_at DESC LIMIT 1",
+            (batch_id, since),
+        ).fetchone()
+        return RetryRecord(**dict(row)) if row else None
 
     def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:
         """Write a retry's outcome: ``retried``, ``failed`` (nothing dialled) or ``outcome_unknown``."""
@@ -521,11 +600,11 @@ class SqliteStore(TestRunQueries):
             (status, error, time.time(), retry_id),
         )
 
-    def _batch_where(self, clause: str, value: str) -> BatchRecord | None:
+    def _batch_where(self, clause: str, *values: object) -> BatchRecord | None:
         row = self._db.execute(
             "SELECT local_id, batch_id, created_at, updated_at, provider, name, status, total_recipients, "
             f"scheduled_time_unix, error, principal FROM batches WHERE {clause}",
-            (value,),
+            values,
         ).fetchone()
         return BatchRecord(**dict(row)) if row else None
 

@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 from ..ports import CapCheck
-from .records import BatchRecord, BusinessContext, CallRecord
+from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 from .sqlite import LOCAL_PRINCIPAL, SqliteStore
 
 T = TypeVar("T")
@@ -110,8 +110,11 @@ class ThreadedStore:
     async def dials_since(self, since: float) -> list[tuple[float, int]]:
         return await self._run("dials_since", since)
 
-    async def reserve_batch(self, *, check_cap: CapCheck, **fields: Any) -> BatchRecord:
+    async def reserve_batch(self, *, check_cap: CapCheck, **fields: Any) -> tuple[BatchRecord, bool]:
         return await self._run("reserve_batch", check_cap=check_cap, **fields)
+
+    async def recent_batch(self, recipients_key: str, since: float) -> BatchRecord | None:
+        return await self._run("recent_batch", recipients_key, since)
 
     async def record_batch_outcome(self, local_id: str, **fields: Any) -> BatchRecord:
         return await self._run("record_batch_outcome", local_id, **fields)
@@ -128,8 +131,11 @@ class ThreadedStore:
     async def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         return await self._run("list_batches", limit, principal=principal)
 
-    async def reserve_retry(self, batch_id: str, recipients: int, **fields: Any) -> str:
+    async def reserve_retry(self, batch_id: str, recipients: int, **fields: Any) -> tuple[RetryRecord, bool]:
         return await self._run("reserve_retry", batch_id, recipients, **fields)
+
+    async def recent_retry(self, batch_id: str, since: float) -> RetryRecord | None:
+        return await self._run("recent_retry", batch_id, since)
 
     async def record_retry_outcome(self, retry_id: str, **fields: Any) -> None:
         await self._run("record_retry_outcome", retry_id, **fields)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,12 +18,13 @@ from ...domain.caps import CAP_WINDOW_SECS
 from ...domain.policy import DialPolicy
 from ...domain.script import CallerScript, build_script
 from ...errors import CallerError, InvalidInput, NotConfirmed
+from ...store import BatchRecord
 from ...ports import Provider
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import RecipientInput, SubmitBatchResult
 from ..services import LOCAL_PRINCIPAL, Services
-from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
+from .common import LOCAL_BATCH_PREFIX, MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind
 
 #: Recipients shown in a batch dry run's request; the rest are counted.
 MAX_DRY_RUN_RECIPIENTS = 3
@@ -177,10 +180,53 @@ async def plan_batch(
     )
 
 
-async def batch_question(services: Services, plan: BatchPlan) -> str | None:
-    """The question to ask before :func:`submit_batch` submits ``plan``, or ``None`` when a cap
-    would refuse it. Never raises."""
+def recipients_key(plan: BatchPlan) -> str:
+    """What makes two batches the same for the duplicate guard: SHA-256 over the provider, the
+    recipients as a set (a number with its scenario and caller script) — not the name, the order
+    or the start time, so a resubmitted batch (a client's time-out, a second client) matches."""
+    digests: dict[CallerScript, str] = {}
+    entries = set()
+    for recipient in plan.request.recipients:
+        script = recipient.script
+        if script not in digests:
+            digests[script] = fingerprint([script.prompt, script.first_message, repr(script.overrides)])
+        entries.add((recipient.phone_number, script.scenario, digests[script]))
+    body = json.dumps([plan.provider.name, sorted(entries)], separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def _earlier_batch(services: Services, plan: BatchPlan, allow_resubmit: bool) -> BatchRecord | None:
+    """The earlier batch the duplicate guard would return instead of submitting ``plan`` (read only)."""
+    since = guard_since(services, services.now(), opt_out=allow_resubmit)
+    return None if since is None else await services.store.recent_batch(recipients_key(plan), since)
+
+
+def _duplicate_answer(services: Services, plan: BatchPlan, earlier: BatchRecord) -> SubmitBatchResult:
+    """The answer that returns an earlier batch instead of submitting the same one again."""
+    age = max(0, int(services.now() - earlier.created_at))
+    shown = earlier.batch_id or earlier.local_id
+    return SubmitBatchResult(
+        batch_id=earlier.batch_id,
+        name=earlier.name,
+        status=earlier.status,
+        total_calls_scheduled=earlier.total_recipients,
+        scheduled_time_unix=earlier.scheduled_time_unix,
+        duplicate_of=shown,
+        message=(
+            f"Not submitted again: the same recipients, scenarios and script were submitted {age} s ago as "
+            f"batch {shown} ({earlier.status}). Follow it with get_batch_status; pass allow_resubmit=true "
+            "only if every number should really ring again."
+        ),
+        **services.answered_by(plan.provider),
+    )
+
+
+async def batch_question(services: Services, plan: BatchPlan, *, allow_resubmit: bool = False) -> str | None:
+    """The question to ask before :func:`submit_batch` submits ``plan``, or ``None`` when it would
+    not submit (the duplicate guard returns an earlier batch, or a cap refuses). Never raises."""
     try:
+        if await _earlier_batch(services, plan, allow_resubmit) is not None:
+            return None
         await check_hourly(services, plan.provider, len(plan.request.recipients), batch=True)
     except CallerError:
         return None
@@ -188,11 +234,17 @@ async def batch_question(services: Services, plan: BatchPlan) -> str | None:
 
 
 async def submit_batch(
-    services: Services, plan: BatchPlan, *, dry_run: bool = False, confirmed: bool = True
+    services: Services, plan: BatchPlan, *, dry_run: bool = False, confirmed: bool = True, allow_resubmit: bool = False
 ) -> SubmitBatchResult:
     """Submit ``plan`` as one batch call: every recipient with its own prompt and first message.
 
+    The duplicate guard, the hourly cap and the ``submitting`` intent are decided in one store
+    transaction: a batch whose recipients (as a set, with their scenarios and scripts) match one
+    submitted within ``CALLER_MCP_REDIAL_GUARD_SECS`` is not submitted again; that batch is
+    returned with ``duplicate_of``.
+
     Args:
+        allow_resubmit: submit even if the same batch was submitted within the guard window.
         dry_run: check everything and return the request (first recipients), submitting nothing.
         confirmed: ``False`` when the person was asked (:func:`batch_question`) and declined.
     Returns:
@@ -218,13 +270,16 @@ async def submit_batch(
             **services.answered_by(provider),
         )
     if not confirmed:
+        earlier = await _earlier_batch(services, plan, allow_resubmit)
+        if earlier is not None:
+            return _duplicate_answer(services, plan, earlier)
         await check_hourly(services, provider, dials, batch=True)
         raise NotConfirmed("Not submitted: the person did not confirm the batch.")
     caps = services.caps(provider)
     now = services.now()
-    local_id = f"batch_{uuid.uuid4().hex[:20]}"
+    local_id = f"{LOCAL_BATCH_PREFIX}{uuid.uuid4().hex[:20]}"
     store = services.store
-    await store.reserve_batch(
+    earlier, new = await store.reserve_batch(
         local_id=local_id,
         provider=provider.name,
         name=request.name,
@@ -233,7 +288,11 @@ async def submit_batch(
         principal=plan.principal,
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, dials, now, batch=True),
+        recipients_key=recipients_key(plan),
+        guard_since=guard_since(services, now, opt_out=allow_resubmit),
     )
+    if not new:
+        return _duplicate_answer(services, plan, earlier)
     created = await recorded(
         provider.submit_batch(request),
         lambda status, error: store.record_batch_outcome(local_id, status=status, error=error),

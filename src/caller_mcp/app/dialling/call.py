@@ -23,7 +23,9 @@ from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import PlaceCallResult
 from ..services import LOCAL_PRINCIPAL, Services
-from .common import check_hourly, controls_json, fingerprint, kind, require_overrides, script_not_sent
+from .common import (
+    LOCAL_BATCH_PREFIX, check_hourly, controls_json, fingerprint, guard_since, kind, require_overrides, script_not_sent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +115,10 @@ async def plan_call(
 
 async def _earlier_call(services: Services, plan: CallPlan, allow_redial: bool) -> CallRecord | None:
     """The earlier call the redial guard would return instead of this one (read only)."""
-    window = services.settings.caller_mcp_redial_guard_secs
-    if allow_redial or window <= 0:
+    since = guard_since(services, services.now(), opt_out=allow_redial)
+    if since is None:
         return None
-    return await services.store.recent_call(plan.to_number, plan.scenario, services.now() - window)
+    return await services.store.recent_call(plan.to_number, plan.scenario, since)
 
 
 async def call_question(services: Services, plan: CallPlan, *, allow_redial: bool = False) -> str | None:
@@ -132,8 +134,26 @@ async def call_question(services: Services, plan: CallPlan, *, allow_redial: boo
 
 
 def _duplicate_answer(services: Services, plan: CallPlan, earlier: CallRecord) -> PlaceCallResult:
-    """The answer that returns an earlier call instead of dialling again."""
+    """The answer that returns an earlier call (or the batch that has this number and scenario
+    among its recipients) instead of dialling again."""
     age = max(0, int(services.now() - earlier.created_at))
+    if earlier.call_id.startswith(LOCAL_BATCH_PREFIX):  # a batch recipient not yet seen as a call
+        batch = earlier.batch_id or earlier.call_id
+        return PlaceCallResult(
+            ok=True,
+            status=earlier.status,
+            message=(
+                f"Not dialled again: {earlier.to_number} is a recipient of batch {batch} submitted {age} s ago "
+                f"with the same scenario ({earlier.status}). Follow it with get_batch_status(batch_id={batch!r}); "
+                "pass allow_redial=true only if a separate call is really wanted."
+            ),
+            to_number=earlier.to_number,
+            scenario=earlier.scenario,
+            provider=earlier.provider,
+            sandbox=plan.provider.sandbox,
+            duplicate_of=batch,
+            note=services.note(plan.provider),
+        )
     return PlaceCallResult(
         ok=True,
         status=earlier.status,
@@ -188,7 +208,7 @@ async def place_call(
             ok=True,
             status="dry_run",
             message="Dry run: every check passed and this is the exact request; nothing was dialled."
-            + (f" Note: call {earlier.call_id} to the same number and scenario is recent." if earlier else "")
+            + (f" Note: {earlier.call_id} to the same number and scenario is recent." if earlier else "")
             + (f" {unsent}" if (unsent := script_not_sent(provider)) else ""),
             to_number=plan.to_number,
             scenario=plan.scenario,
@@ -199,7 +219,6 @@ async def place_call(
     caps = services.caps(provider)
     caps.check_size(1, batch=False)
     now = services.now()
-    window = services.settings.caller_mcp_redial_guard_secs
     call_id = f"call_{uuid.uuid4().hex[:20]}"
     record, new = await services.store.reserve_call(
         call_id=call_id,
@@ -209,7 +228,7 @@ async def place_call(
         business_description=plan.request.script.business_description,
         overrides=controls_json(plan.request.script.overrides),
         principal=plan.principal,
-        guard_since=None if allow_redial or window <= 0 else now - window,
+        guard_since=guard_since(services, now, opt_out=allow_redial),
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, 1, now, batch=False),
     )

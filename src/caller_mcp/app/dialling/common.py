@@ -17,6 +17,15 @@ from ..services import Services
 
 #: Invalid recipients (or refused numbers) named one by one in an error; the rest are counted.
 MAX_LISTED_ERRORS = 20
+#: How a batch's local id (the store's record before the provider names it) begins.
+LOCAL_BATCH_PREFIX = "batch_"
+
+
+def guard_since(services: Services, now: float, *, opt_out: bool = False) -> float | None:
+    """Unix time from which an earlier dial counts as a duplicate (``CALLER_MCP_REDIAL_GUARD_SECS``
+    before ``now``), or ``None`` when the guard is off (window 0) or the caller opted out."""
+    window = services.settings.caller_mcp_redial_guard_secs
+    return None if opt_out or window <= 0 else now - window
 
 
 def fingerprint(content: Any) -> str:

@@ -12,7 +12,8 @@ from ..batches import read_batch
 from ..recording import recorded
 from ..results import RetryBatchResult
 from ..services import Services
-from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, kind
+from ...store import RetryRecord
+from .common import MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,36 @@ async def plan_retry(services: Services, batch_id: str) -> RetryPlan:
     )
 
 
+def _duplicate_answer(services: Services, plan: RetryPlan, earlier: RetryRecord) -> RetryBatchResult:
+    """The answer that returns a retry of the same batch sent within the guard window."""
+    age = max(0, int(services.now() - earlier.created_at))
+    return RetryBatchResult(
+        batch_id=plan.batch.batch_id,
+        name=plan.batch.name,
+        status=plan.batch.status,
+        recipients_retried=earlier.recipients,
+        duplicate_of=earlier.retry_id,
+        message=(
+            f"Not sent again: retry {earlier.retry_id} of this batch was sent {age} s ago ({earlier.status}, "
+            f"{earlier.recipients:,} recipients). Follow with get_batch_status."
+        ),
+        **services.answered_by(plan.provider),
+    )
+
+
+async def _earlier_retry(services: Services, plan: RetryPlan) -> RetryRecord | None:
+    since = guard_since(services, services.now())
+    return None if since is None else await services.store.recent_retry(plan.batch.batch_id, since)
+
+
 async def retry_question(services: Services, plan: RetryPlan) -> str | None:
     """The question to ask before :func:`retry_batch` dials again, or ``None`` when it would not
-    dial (nothing to retry, or a cap refuses). Never raises."""
+    dial (nothing to retry, a retry of the batch was just sent, or a cap refuses). Never raises."""
     if not plan.numbers:
         return None
     try:
+        if await _earlier_retry(services, plan) is not None:
+            return None
         await check_hourly(services, plan.provider, len(plan.numbers), batch=True)
     except CallerError:
         return None
@@ -79,8 +104,11 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
     (``POST /v1/convai/batch-calling/{id}/retry``, ``003_…``).
 
     The recipients to call again count towards the hourly cap; with none, nothing is sent. The
-    retry is recorded before the request and, like every dialling request, never re-sent once it
-    may have arrived.
+    retry guard (a retry of the same batch within ``CALLER_MCP_REDIAL_GUARD_SECS`` that may have
+    dialled: that one is answered, with ``duplicate_of``), the cap and the intent are decided in
+    one store transaction, so concurrent retries of one batch send one request. The retry is
+    recorded before the request and, like every dialling request, never re-sent once it may
+    have arrived.
 
     Raises:
         CapExceeded, NotConfirmed, ProviderError (``OutcomeUnknown`` when the retry may have been received).
@@ -98,16 +126,23 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
     caps = services.caps(provider)
     caps.check_size(len(numbers), batch=True)
     if not confirmed:
+        earlier = await _earlier_retry(services, plan)
+        if earlier is not None:
+            return _duplicate_answer(services, plan, earlier)
         await check_hourly(services, provider, len(numbers), batch=True)
         raise NotConfirmed("Not retried: the person did not confirm.")
     now = services.now()
     store = services.store
-    retry_id = await store.reserve_retry(
+    reserved, new = await store.reserve_retry(
         batch.batch_id,
         len(numbers),
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, len(numbers), now, batch=True),
+        guard_since=guard_since(services, now),
     )
+    if not new:
+        return _duplicate_answer(services, plan, reserved)
+    retry_id = reserved.retry_id
     retried = await recorded(
         provider.retry_batch(batch.batch_id),
         lambda status, error: store.record_retry_outcome(retry_id, status=status, error=error),
