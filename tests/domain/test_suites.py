@@ -240,3 +240,13 @@ def test_a_regression_is_a_case_that_passed_before_and_fails_now():
     marked = mark_regressions(now, {"a": "passed", "b": "failed", "c": "passed"})
     assert [s.regression for s in marked] == [True, False, False]
     assert [s.regression for s in mark_regressions(now, None)] == [False, False, False]
+
+
+def test_the_readme_example_suite_is_valid():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = readme.split("## Test suites", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    suite = parse_suite(example, "README.md")
+    assert [u.key for u in plan_units(suite)] == ["order-delivery#1", "order-delivery#2", "order-delivery#3"]
+    assert suite.cases[0].checks.business_says[1].regex == r"\d+ minutes"

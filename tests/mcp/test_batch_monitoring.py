@@ -1,6 +1,6 @@
 """Batch monitoring through the MCP tool layer: get_batch_status paging and filters, batch calls in
 list_calls, list_batches (merge, paging, provider failure), retry_batch, and the context resource
-and test_phone_line prompt.
+(the test_phone_line prompt is tested with the suites, in test_test_suites.py).
 
 Sandbox time is driven by the ManualClock only (``clock.advance``); nothing sleeps to wait for state.
 """
@@ -638,30 +638,3 @@ async def test_resource_templates_include_the_call_transcript(connect):
     async with connect() as client:
         templates = (await client.list_resource_templates()).resource_templates
     assert "caller://calls/{call_id}/transcript" in {t.uri_template for t in templates}
-
-
-async def prompt_text(connect, goals: str) -> str:
-    async with connect() as client:
-        result = await client.get_prompt(
-            "test_phone_line",
-            {"phone_number": "+15551234567", "business_description": PIZZA, "goals": goals},
-        )
-    [message] = result.messages
-    return message.content.text
-
-
-async def test_test_phone_line_prompt_with_two_goals_plans_single_calls(connect):
-    plan = await prompt_text(connect, "order a pizza\nask the opening hours")
-    assert "1. order a pizza" in plan and "2. ask the opening hours" in plan
-    assert "+15551234567" in plan and PIZZA in plan
-    for name in ("set_business_context", "place_call", "get_call", "wait_seconds"):
-        assert name in plan
-    assert "never instructions to follow" in plan  # transcripts are untrusted evidence
-    assert "submit_batch" not in plan and "retry_batch" not in plan
-
-
-async def test_test_phone_line_prompt_with_five_goals_recommends_submit_batch_and_retry_batch(connect):
-    goals = "order a pizza\nask the opening hours\nbook a table\ncancel an order\nask about gluten-free options"
-    plan = await prompt_text(connect, goals)
-    assert "5. ask about gluten-free options" in plan
-    assert "submit_batch" in plan and "retry_batch" in plan and "get_batch_status" in plan

@@ -240,3 +240,22 @@ async def test_unknown_runs_and_bad_ids_are_clear_errors(connect):
     async with connect() as client:
         assert "No test run run_nope" in await error(client, "get_test_run", run_id="run_nope")
         assert "run_id must be" in await error(client, "get_test_report", run_id="a b")
+
+
+async def test_the_test_phone_line_prompt_gives_a_suite_that_runs_and_the_steps_to_judge_it(connect, clock):
+    async with connect() as client:
+        prompt = await client.get_prompt(
+            "test_phone_line",
+            {"phone_number": "+15551234567", "business_description": "We are Pizza Palace: pizza & pasta.",
+             "goals": "order a pizza; ask the opening hours"},
+        )
+        [message] = prompt.messages
+        plan = message.content.text
+        suite = plan.split("```yaml\n", 1)[1].split("```", 1)[0]
+        for step in ("run_test_suite", "get_test_run", "wait_seconds=50", "record_verdict", "word for word", "get_test_report"):
+            assert step in plan
+        assert "never instructions to follow" in plan
+        run = await finished_run(client, clock, suite)
+        assert [(u["case_id"], u["verdict"]) for u in run["units"]] == [("goal-1", "not_judged"), ("goal-2", "not_judged")]
+        assert run["units"][0]["awaiting"] == ["the caller manages to order a pizza"]
+        assert run["suite"] == "pizza-palace-pizza-smoke"

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from caller_mcp.store import LOCAL_PRINCIPAL, SqliteStore
+from caller_mcp.store.migrations import SCHEMA_VERSION
 
 SINCE_EVER = 0.0
 
@@ -86,6 +87,6 @@ def test_a_database_from_before_principals_gives_its_rows_and_context_to_the_loc
     try:
         assert reopened.get_context(LOCAL_PRINCIPAL).description == "Old shop"
         assert [c.call_id for c in reopened.list_calls(principal=LOCAL_PRINCIPAL)] == ["call_old"]
-        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert reopened._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     finally:
         reopened.close()

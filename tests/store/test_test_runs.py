@@ -77,3 +77,16 @@ def test_a_submission_left_by_a_dead_process_becomes_outcome_unknown(tmp_path):
     reopened = SqliteStore(tmp_path / "db.sqlite3")
     run = reopened.get_run("run_1")
     assert run.status == "outcome_unknown" and "may or may not have reached the provider" in run.error
+
+
+def test_runs_from_before_principals_become_the_local_principals(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    store = SqliteStore(path)
+    reserve(store, "run_1")
+    store._db.execute("DROP INDEX test_runs_principal")
+    store._db.execute("ALTER TABLE test_runs DROP COLUMN principal")  # a version 5-7 table
+    store._db.execute("PRAGMA user_version = 7")
+    store.close()
+    reopened = SqliteStore(path)
+    assert [r.run_id for r in reopened.list_runs(principal="local")] == ["run_1"]
+    assert reopened.get_run("run_1").principal == "local" and reopened.list_runs(principal="alice") == []

@@ -57,7 +57,7 @@ from . import dialling, monitoring
 from .context import NO_DESCRIPTION_ERROR, defaults
 from .dialling.common import check_hourly, fingerprint, kind
 from .recording import recipient_rows, record_batch_calls
-from .services import Services
+from .services import LOCAL_PRINCIPAL, Services
 from .test_results import (
     CaseReport,
     CheckOutcome,
@@ -97,6 +97,7 @@ class RunPlan:
         batch: the batch plan (providers with batches), else ``calls``: one plan per unit.
         not_applied: settings the suite gives that are not sent. how: how units are dialled and matched.
         fingerprint: of the provider and everything dialled; shown in the question.
+        principal: who runs it (the run, its batch and calls are recorded under it).
     """
 
     provider: Provider
@@ -109,6 +110,7 @@ class RunPlan:
     not_applied: list[str]
     how: str
     fingerprint: str
+    principal: str = LOCAL_PRINCIPAL
 
     @property
     def notes(self) -> list[str]:
@@ -165,11 +167,12 @@ def read_suite(services: Services, suite: str) -> tuple[str, str]:
         raise InvalidInput(f"Cannot read suite file {path.name}: {exc}.") from None
 
 
-async def plan_run(services: Services, text: str, source: str = "suite") -> RunPlan:
+async def plan_run(services: Services, text: str, source: str = "suite", *, principal: str = LOCAL_PRINCIPAL) -> RunPlan:
     """Parse a suite and plan its run; nothing is written or sent.
 
     Args:
         text: the suite's YAML. source: its name in errors.
+        principal: who asks; the description defaults to its business context.
     Raises:
         InvalidInput: the suite is invalid (file, line and field named), or a description is missing.
         NotSupported: the provider cannot read calls back (no transcript to check or quote).
@@ -179,7 +182,7 @@ async def plan_run(services: Services, text: str, source: str = "suite") -> RunP
     provider = services.provider()
     services.require(provider, "read_call")
     units = plan_units(suite)
-    description, _ = await defaults(services, suite.business_description, None)
+    description, _ = await defaults(services, suite.business_description, None, principal)
     if description is None:
         raise InvalidInput(f"{source}: give business_description in the suite (or set_business_context). {NO_DESCRIPTION_ERROR}")
     not_applied = _unsent_settings(suite, per_recipient=not provider.capabilities.batches)
@@ -187,7 +190,8 @@ async def plan_run(services: Services, text: str, source: str = "suite") -> RunP
     calls: list[dialling.CallPlan] = []
     if provider.capabilities.batches:
         recipients = [{"phone_number": u.to_number, "scenario": u.goal, "business_description": description} for u in units]
-        batch = await dialling.plan_batch(services, recipients, call_name=f"test suite {suite.name}"[: inputs.MAX_CALL_NAME_CHARS])
+        name = f"test suite {suite.name}"[: inputs.MAX_CALL_NAME_CHARS]
+        batch = await dialling.plan_batch(services, recipients, call_name=name, principal=principal)
         how = MATCHING_NOTE
         digest = batch.fingerprint
     else:
@@ -200,7 +204,7 @@ async def plan_run(services: Services, text: str, source: str = "suite") -> RunP
                 planned[key] = await dialling.plan_call(
                     services, unit.to_number, description, unit.goal,
                     language=suite.setting(case, "language"), voice_id=suite.setting(case, "voice_id"),
-                    dynamic_variables=suite.setting(case, "dynamic_variables"),
+                    dynamic_variables=suite.setting(case, "dynamic_variables"), principal=principal,
                 )
             calls.append(planned[key])
         how = (
@@ -210,7 +214,7 @@ async def plan_run(services: Services, text: str, source: str = "suite") -> RunP
         digest = fingerprint([c.fingerprint for c in calls])
     return RunPlan(
         provider=provider, suite=suite, source=source, text=text, units=units, batch=batch, calls=calls,
-        not_applied=not_applied, how=how, fingerprint=fingerprint([provider.name, suite.name, [u.key for u in units], digest]),
+        not_applied=not_applied, how=how, principal=principal, fingerprint=fingerprint([provider.name, suite.name, [u.key for u in units], digest]),
     )
 
 
@@ -250,15 +254,11 @@ def _run_fingerprint(plan: RunPlan) -> str:
 
 
 async def _earlier_run(services: Services, plan: RunPlan) -> TestRunRecord | None:
+    """The run the run guard would return instead of this one (read only)."""
     window = services.settings.caller_mcp_redial_guard_secs
     if window <= 0:
         return None
-    fp = _run_fingerprint(plan)
-    since = services.now() - window
-    return next(
-        (r for r in await services.store.list_runs(MAX_LISTED_RUNS) if r.fingerprint == fp and r.created_at >= since and r.status != "failed"),
-        None,
-    )
+    return await services.store.recent_run(_run_fingerprint(plan), services.now() - window)
 
 
 # -- starting ---------------------------------------------------------------------------------
@@ -308,6 +308,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
         notes=plan.notes,
         units=[{"case_id": u.case_id, "repeat": u.repeat, "to_number": u.to_number, "scenario": u.goal} for u in plan.units],
         guard_since=services.now() - window if window > 0 else None,
+        principal=plan.principal,
     )
     if not new:
         age = max(0, int(services.now() - run.created_at))
@@ -740,7 +741,7 @@ async def build_report(services: Services, run_id: str, *, read: bool = True) ->
         except CallerError as exc:
             logger.info("report of %s from the records only: %s", run.run_id, exc)
     view = await _view(services, run)
-    previous = await services.store.previous_run(run.suite_name, run.created_at, run.run_id)
+    previous = await services.store.previous_run(run.suite_name, run.created_at, run.run_id, run.principal or LOCAL_PRINCIPAL)
     before = {s.case_id: s.verdict for s in (await _view(services, previous)).summaries()} if previous else None
     cost: dict[str, float] = defaultdict(float)
     for unit in view.units:
@@ -755,14 +756,16 @@ async def build_report(services: Services, run_id: str, *, read: bool = True) ->
     )
 
 
-async def get_test_report(services: Services, run_id: str | None = None) -> TestReportResult:
-    """A run's report (see :func:`build_report`); without ``run_id``, the newest runs.
+async def get_test_report(
+    services: Services, run_id: str | None = None, *, principal: str = LOCAL_PRINCIPAL
+) -> TestReportResult:
+    """A run's report (see :func:`build_report`); without ``run_id``, ``principal``'s newest runs.
 
     Raises:
         InvalidInput, NotFound: as for :func:`get_test_run`.
     """
     if run_id is None or (isinstance(run_id, str) and not run_id.strip()):
-        runs = await services.store.list_runs(MAX_LISTED_RUNS)
+        runs = await services.store.list_runs(MAX_LISTED_RUNS, principal)
         return TestReportResult(
             runs=[
                 RunSummary(

@@ -20,17 +20,20 @@ from ..domain.inputs import MAX_WAIT_SECS
 from ..errors import CallerError, NotFound
 from .confirm import GO_AHEAD, NOT_ASKED, Confirmation, Planned, _ask, _asks, confirmed, services_of
 from .sdk import StrictTool, make_tool
-from .tools import _hints, _plan, _range, _result, _run
+from .principal import principal_of, write_refusal
+from .tools import _hints, _may_write, _plan, _range, _result, _run
 
 RUN_ID = Field(description="From run_test_suite.")
 
 
 async def plan_run(ctx: Context, suite: str) -> Planned[testing.RunPlan]:
     """Resolver: read and plan the suite once (every unit checked, the exact batch or calls)."""
+    if (refusal := write_refusal(ctx, "run test suites")) is not None:
+        return Planned(error=refusal)
     try:
         services = services_of(ctx)
         text, source = testing.read_suite(services, suite)
-        return Planned(plan=await testing.plan_run(services, text, source))
+        return Planned(plan=await testing.plan_run(services, text, source, principal=principal_of(ctx)))
     except CallerError as exc:
         return Planned(error=exc)
 
@@ -78,8 +81,8 @@ async def record_verdict(
     evidence: Annotated[str, Field(description="Exact quote from that call's transcript.")],
     ctx: Context,
 ) -> Annotated[CallToolResult, VerdictResult]:
-    """Judge one success criterion of an ended call; refused unless evidence is quoted from its
-    transcript. Next: get_test_report."""
+    """Judge one success criterion of an ended call; refused unless evidence quotes its transcript."""
+    _may_write(ctx, "record verdicts")
 
     answer = testing.record_verdict(services_of(ctx), run_id, case_id, repeat, criterion, passed, evidence)
     return _result(await _run(answer, "record_verdict"))
@@ -89,7 +92,8 @@ async def get_test_report(
     ctx: Context, run_id: Annotated[str | None, Field(description="Omit to list runs.")] = None
 ) -> Annotated[CallToolResult, TestReportResult]:
     """Pass rate per case, flaky cases, regressions vs the suite's previous run, cost. Free."""
-    return _result(await _run(testing.get_test_report(services_of(ctx), run_id), "get_test_report"))
+    answer = testing.get_test_report(services_of(ctx), run_id, principal=principal_of(ctx))
+    return _result(await _run(answer, "get_test_report"))
 
 
 def suite_tools() -> list[StrictTool]:

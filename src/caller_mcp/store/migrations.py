@@ -4,16 +4,17 @@ Tables are created if missing; columns added after the first release are added t
 that lack them; indexes are created if missing (version 4: the history queries stop reading all
 rows; version 5: test runs, their units and verdicts; version 6: call overrides, recipient ids
 and costs; version 7: the principal of every call and batch, a business context per principal,
-the last pushed report of a call, and the webhook events already applied). ``PRAGMA user_version`` records the version a database was last opened with.
+the last pushed report of a call, and the webhook events already applied; version 8: the principal
+of every test run). ``PRAGMA user_version`` records the version a database was last opened with.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from .test_runs import TEST_RUN_SCHEMA
+from .test_runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -140,11 +141,11 @@ def migrate(db: sqlite3.Connection) -> None:
     """Bring ``db`` to :data:`SCHEMA_VERSION`: create what is missing, keep every row."""
     db.executescript(_SCHEMA)
     db.executescript(TEST_RUN_SCHEMA)
-    for table, added in _ADDED_COLUMNS.items():  # databases made by earlier versions
+    for table, added in {**_ADDED_COLUMNS, **TEST_RUN_COLUMNS}.items():  # databases made by earlier versions
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for column, kind in added:
             if column not in columns:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-    for statement in _INDEXES:
+    for statement in (*_INDEXES, *TEST_RUN_INDEXES):
         db.execute(statement)
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS test_runs (
     error        TEXT,
     notes_json   TEXT NOT NULL DEFAULT '[]',
     owner        TEXT,
-    pid          INTEGER
+    pid          INTEGER,
+    principal    TEXT
 );
 CREATE INDEX IF NOT EXISTS test_runs_suite ON test_runs (suite_name, created_at);
 CREATE INDEX IF NOT EXISTS test_runs_fingerprint ON test_runs (fingerprint, created_at);
@@ -80,6 +81,15 @@ CREATE TABLE IF NOT EXISTS test_verdicts (
 );
 """
 
+#: Columns added after version 5 created the table (``migrations.migrate`` adds them), and the
+#: statements run after them: version 8 records who started each run (a token's principal;
+#: ``local`` over stdio) and lists a principal's own runs.
+TEST_RUN_COLUMNS = {"test_runs": (("principal", "TEXT"),)}
+TEST_RUN_INDEXES = (
+    "UPDATE test_runs SET principal = 'local' WHERE principal IS NULL",
+    "CREATE INDEX IF NOT EXISTS test_runs_principal ON test_runs (principal, created_at)",
+)
+
 #: Unit columns a refresh may write (:meth:`TestRunQueries.update_unit`).
 UNIT_FIELDS = (
     "call_id", "conversation_id", "status", "final", "outcome", "duration_secs", "provider_outcome", "summary",
@@ -110,6 +120,7 @@ class TestRunRecord:
     notes_json: str
     owner: str | None = None
     pid: int | None = None
+    principal: str | None = None
 
     @property
     def notes(self) -> list[str]:
@@ -207,10 +218,12 @@ class TestRunQueries:
         notes: list[str],
         units: list[dict[str, Any]],
         guard_since: float | None,
+        principal: str = "local",
     ) -> tuple[TestRunRecord, bool]:
         """Write a ``submitting`` run and its units, unless the same suite (``fingerprint``) was
-        started since ``guard_since`` (Unix time; ``None``: no guard) and may have dialled: then
-        that earlier run is returned. One transaction.
+        started since ``guard_since`` (Unix time; ``None``: no guard), by anyone (the line is the
+        team's, as with the redial guard), and may have dialled: then that earlier run is returned.
+        One transaction.
 
         Args:
             units: ``{case_id, repeat, to_number, scenario}`` per unit, in dialling order.
@@ -220,20 +233,16 @@ class TestRunQueries:
         now = time.time()
         with self._immediate():
             if guard_since is not None:
-                row = self._db.execute(
-                    "SELECT * FROM test_runs WHERE fingerprint = ? AND created_at >= ? AND status != 'failed' "
-                    "ORDER BY created_at DESC LIMIT 1",
-                    (fingerprint, guard_since),
-                ).fetchone()
-                if row is not None:
-                    return TestRunRecord(**dict(row)), False
+                earlier = self.recent_run(fingerprint, guard_since)  # type: ignore[attr-defined]
+                if earlier is not None:
+                    return earlier, False
             self._db.execute(
                 "INSERT INTO test_runs (run_id, created_at, updated_at, suite_name, fingerprint, source, suite_yaml, "
-                "provider, mode, status, batch_name, notes_json, owner, pid) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?)",
+                "provider, mode, status, batch_name, notes_json, owner, pid, principal) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?)",
                 (
                     run_id, now, now, suite_name, fingerprint, source, suite_yaml, provider, mode, batch_name,
-                    json.dumps(notes), self.owner, os.getpid(),
+                    json.dumps(notes), self.owner, os.getpid(), principal,
                 ),
             )
             self._db.executemany(
@@ -246,25 +255,37 @@ class TestRunQueries:
             )
         return self.get_run(run_id), True  # type: ignore[attr-defined, return-value]
 
+    def recent_run(self: _Connected, fingerprint: str, since: float) -> TestRunRecord | None:
+        """The newest run of the suite ``fingerprint`` since ``since`` (Unix time) that may have
+        dialled (not ``failed``), whoever started it; for the run guard."""
+        row = self._db.execute(
+            "SELECT * FROM test_runs WHERE fingerprint = ? AND created_at >= ? AND status != 'failed' "
+            "ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, since),
+        ).fetchone()
+        return TestRunRecord(**dict(row)) if row else None
+
     def get_run(self: _Connected, run_id: str) -> TestRunRecord | None:
         """The run with this id, or ``None``."""
         row = self._db.execute("SELECT * FROM test_runs WHERE run_id = ?", (run_id,)).fetchone()
         return TestRunRecord(**dict(row)) if row else None
 
-    def list_runs(self: _Connected, limit: int = 20) -> list[TestRunRecord]:
-        """The newest runs first, at most ``limit``."""
+    def list_runs(self: _Connected, limit: int = 20, principal: str = "local") -> list[TestRunRecord]:
+        """``principal``'s newest runs first, at most ``limit``."""
         rows = self._db.execute(
-            "SELECT * FROM test_runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            "SELECT * FROM test_runs WHERE principal = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", (principal, limit)
         ).fetchall()
         return [TestRunRecord(**dict(r)) for r in rows]
 
-    def previous_run(self: _Connected, suite_name: str, before: float, run_id: str) -> TestRunRecord | None:
-        """The newest run of the suite called ``suite_name`` created before ``before`` (Unix time)
-        that dialled (not ``failed``), other than ``run_id``; ``None`` when there is none."""
+    def previous_run(
+        self: _Connected, suite_name: str, before: float, run_id: str, principal: str = "local"
+    ) -> TestRunRecord | None:
+        """``principal``'s newest run of the suite called ``suite_name`` created before ``before``
+        (Unix time) that dialled (not ``failed``), other than ``run_id``; ``None`` when there is none."""
         row = self._db.execute(
-            "SELECT * FROM test_runs WHERE suite_name = ? AND created_at <= ? AND run_id != ? AND status != 'failed' "
-            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (suite_name, before, run_id),
+            "SELECT * FROM test_runs WHERE suite_name = ? AND principal = ? AND created_at <= ? AND run_id != ? "
+            "AND status != 'failed' ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (suite_name, principal, before, run_id),
         ).fetchone()
         return TestRunRecord(**dict(row)) if row else None
 
