@@ -264,13 +264,16 @@ class SqliteStore(TestRunQueries):
         before = self._db.total_changes
         self._db.execute("BEGIN")  # one transaction: thousands of recipients, one commit
         try:
+            # Read once, not per row: the batch's row holds its recipient list (MB at 50,000), and
+            # SQLite walks it to reach the column after it, so a per-row subquery read it each time.
+            batch = self._db.execute("SELECT principal FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
             self._db.executemany(
                 "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
                 "business_description, status, provider_status, conversation_id, batch_id, recipient_id, overrides, "
                 "principal) "
                 "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
                 ":provider_status, :conversation_id, :batch_id, :recipient_id, :overrides, "
-                "(SELECT principal FROM batches WHERE batch_id = :batch_id)) "
+                ":principal) "
                 "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
                 "provider_status = excluded.provider_status, updated_at = excluded.updated_at, "
                 "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END, "
@@ -280,7 +283,10 @@ class SqliteStore(TestRunQueries):
                 "OR (calls.scenario = '' AND excluded.scenario != '') "
                 "OR (calls.recipient_id IS NULL AND excluded.recipient_id IS NOT NULL)",
                 [
-                    {"recipient_id": None, "overrides": None, **c, "now": now, "provider": provider, "batch_id": batch_id}
+                    {
+                        "recipient_id": None, "overrides": None, **c, "now": now, "provider": provider,
+                        "batch_id": batch_id, "principal": batch[0] if batch else None,
+                    }
                     for c in calls
                 ],
             )
