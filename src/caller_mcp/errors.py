@@ -61,6 +61,11 @@ class NotPermitted(CallerError):
     """The principal's access token lacks the scope a tool needs (``calls:write`` to dial); nothing was done."""
 
 
+class WebhookRejected(CallerError):
+    """A webhook request whose signature is missing, wrong or stale, or that is not the
+    provider's event (answered 401: nothing is stored)."""
+
+
 class NotFound(CallerError):
     """A local record named by the caller does not exist."""
 

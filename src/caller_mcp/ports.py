@@ -12,11 +12,12 @@ lock, a slow disk, a remote database) ever blocks the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .domain.batches import BatchPage, BatchReport, BatchRequest
 from .domain.calls import CallReport, CallRequest, PlacedCall
+from .domain.webhooks import WebhookEvent
 
 if TYPE_CHECKING:
     from .store.records import BatchRecord, BusinessContext, CallRecord, RetryRecord
@@ -152,6 +153,26 @@ class CallReader(Protocol):
         ...
 
 
+class WebhookParser(Protocol):
+    """Verifies and reads a provider's signed webhook requests (``providers/<name>/webhooks.py``).
+
+    Attributes:
+        provider: the provider's name, as in the store's rows.
+    """
+
+    provider: str
+
+    def parse(self, body: bytes, headers: Mapping[str, str], now: float) -> WebhookEvent:
+        """Verify the signature of the raw ``body`` (constant time, with the provider's freshness
+        window measured against ``now``, Unix seconds) and read the event.
+
+        Raises:
+            WebhookRejected: missing, wrong or stale signature (nothing may be stored).
+            InvalidInput: a correctly signed body that is not a readable event.
+        """
+        ...
+
+
 class Provider(Dialer, BatchDialer, CallReader, Protocol):
     """A provider with every port; one that lacks a capability raises ``NotSupported`` from the
     methods behind it (the app checks :class:`Capabilities` first)."""
@@ -233,6 +254,21 @@ class Store(Protocol):
         started_at: float | None = None,
     ) -> None:
         """Store what the provider last reported on a call (unknown id: no-op)."""
+        ...
+
+    async def apply_webhook(
+        self,
+        *,
+        provider: str,
+        event_key: str,
+        received_at: float,
+        refs: tuple[str, ...],
+        to_number: str | None,
+        merge: Callable[[str | None], tuple[str, dict[str, Any]]],
+        bind_window_secs: float = 0,
+    ) -> tuple[str, CallRecord | None]:
+        """Replay check + finding the call + writing the merged report, in one transaction.
+        Returns ``("replay" | "unknown", None)`` or ``("applied", updated record)``."""
         ...
 
     async def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:

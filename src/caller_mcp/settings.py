@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     caller_mcp_allowed_hosts: str = Field(default="", description="Extra Host header values, comma-separated.")
     caller_mcp_allowed_origins: str = Field(default="", description="Extra Origin values, comma-separated.")
     caller_mcp_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Provider webhooks (HTTP mode): the signing secrets set in each provider's dashboard.
+    elevenlabs_webhook_secret: SecretStr | None = Field(default=None, description="ElevenLabs webhook HMAC secret.")
+    talkifai_webhook_secret: SecretStr | None = Field(default=None, description="TalkifAI webhook HMAC secret.")
+    # Where the sandboxes send their signed webhooks (the serving process's own /webhooks/...).
+    caller_mcp_sandbox_webhook_url: str | None = Field(
+        default=None, description="Base URL the sandboxes post signed webhooks to."
+    )
 
     _problem: str | None = PrivateAttr(default=None)
 

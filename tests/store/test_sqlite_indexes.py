@@ -112,7 +112,7 @@ def test_an_older_database_opens_and_gains_the_indexes(tmp_path, schema):
     try:
         assert [c.call_id for c in store.list_calls(status="done")] == ["call_3", "call_0"]
         assert store.get_call("call_2").status == "initiated"
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     finally:
         store.close()
     indexes = _indexes(path)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from ..domain import inputs
 from ..domain.calls import CallReport, record_status
+from ..domain.webhooks import report_from_json
 from ..domain.caps import iso
 from ..domain.policy import check_e164
 from ..domain.transcript import UNTRUSTED_NOTE, bounded_transcript, collected_values, evaluation_results, transcript_text
@@ -91,28 +92,42 @@ async def get_call(
     start = services.monotonic()
     deadline = start + wait
     delay = FIRST_POLL_DELAY_SECS
+    key = record.call_id if record is not None else None
     # A dial still under way (TalkifAI's request holds until answered, sent in the background):
     # its outcome lands in the store, so follow the store until it does or the wait is over.
     while record is not None and record.status == "dialling" and (now := services.monotonic()) < deadline:
         pause = min(delay, deadline - now)
         if progress is not None:
             await progress(round(now - start, 1), wait, f"dialling (ringing) after {now - start:.0f} s; next check in {pause:.1f} s")
-        await services.sleep(pause)
+        await services.pause(pause, key)
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
         record = await services.store.get_call(record.call_id)
         provider_ref = record.conversation_id if record is not None else None
+    if (pushed := _pushed(record)) is not None and pushed.final:
+        # A signed webhook already said how the call ended: answer from it, without asking.
+        return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
     if provider_ref is None:  # dialling, refused, interrupted, outcome unknown or unanswered: nothing to ask about
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
         answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
         return answer
     if record is not None and not provider.capabilities.read_call:
         # A provider that cannot read calls back (TalkifAI: nothing documents how its room_name
-        # maps to a call id): the local record is all there is, and the answer says so.
+        # maps to a call id): its webhooks are the only news; wait for one, then the local record.
+        listening = provider.name in services.webhooks_received
+        while listening and (now := services.monotonic()) < deadline and not (pushed is not None and pushed.final):
+            if progress is not None:
+                await progress(round(now - start, 1), wait, f"{record.status} after {now - start:.0f} s; waiting for the provider's webhook")
+            await services.pause(deadline - now, key)
+            record = await services.store.get_call(record.call_id) or record
+            pushed = _pushed(record)
+        if pushed is not None:
+            return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
         answer = _record_result(services, provider, record)
+        answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
         answer.error = (
             f"{provider.name} cannot be asked about this call (its reference {provider_ref} is not a call id "
-            "it can be read by): this is the local record of what the dial answered; no later status, "
-            "duration or transcript is known."
+            "it can be read by): this is the local record of what the dial answered; no later status, duration "
+            "or transcript is known until its webhooks reach this server (serve --transport http)."
         )
         return answer
     services.require(provider, "read_call")
@@ -127,7 +142,11 @@ async def get_call(
             await progress(
                 round(now - start, 1), wait, f"{status.replace('_', ' ')} after {now - start:.0f} s; next check in {pause:.1f} s"
             )
-        await services.sleep(pause)
+        if await services.pause(pause, key) and record is not None:
+            # Woken by a webhook: its report is in the store; answer from it if the call is over.
+            record = await services.store.get_call(record.call_id) or record
+            if (pushed := _pushed(record)) is not None and pushed.final:
+                return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
     waited = round(services.monotonic() - start, 1)
     if report is None:
@@ -146,6 +165,11 @@ async def get_call(
         return answer
     record = await remember_report(services.store, provider.name, record, report)
     return _report_result(services, provider, record, report, waited)
+
+
+def _pushed(record: CallRecord | None) -> CallReport | None:
+    """The report the provider's webhooks pushed for ``record``, if any."""
+    return report_from_json(record.report_json) if record is not None else None
 
 
 def _record_result(services: Services, provider: Provider, record: CallRecord) -> CallResult:

@@ -52,6 +52,11 @@ class Services:
     #: :data:`MAX_REMEMBERED_POLLS` batches, the oldest forgotten first).
     polled: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     _store: Store | None = field(default=None, repr=False)
+    #: The providers whose signed webhooks this process receives (``serve --transport http`` with
+    #: the provider's webhook secret): a get_call on their calls may wait for a push.
+    webhooks_received: set[str] = field(default_factory=set)
+    #: One event per call someone waits on; set (and dropped) when a webhook updates the call.
+    _changes: dict[str, anyio.Event] = field(default_factory=dict, repr=False)
     _providers: dict[str, Provider] = field(default_factory=dict, repr=False)
 
     @property
@@ -61,6 +66,41 @@ class Services:
         if self._store is None:
             self._store = self.open_store()
         return self._store
+
+    def call_changed(self, call_id: str) -> None:
+        """Wake every :meth:`pause` waiting on ``call_id`` (a webhook updated its record)."""
+        event = self._changes.pop(call_id, None)
+        if event is not None:
+            event.set()
+
+    async def pause(self, secs: float, call_id: str | None = None) -> bool:
+        """Wait ``secs`` seconds on the services' clock, or less if ``call_id``'s record changes
+        first (:meth:`call_changed`).
+
+        Returns:
+            True when woken by a change, False when the time ran out.
+        """
+        if call_id is None:
+            await self.sleep(secs)
+            return False
+        event = self._changes.setdefault(call_id, anyio.Event())
+        woken = False
+
+        async with anyio.create_task_group() as group:
+
+            async def sleeper() -> None:
+                await self.sleep(secs)
+                group.cancel_scope.cancel()
+
+            async def waiter() -> None:
+                nonlocal woken
+                await event.wait()
+                woken = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(sleeper)
+            group.start_soon(waiter)
+        return woken
 
     def provider(self, name: str | None = None) -> Provider:
         """The provider called ``name`` (default: the configured default), built on first use.

@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 from ..errors import ConfigError
-from ..ports import Provider
+from ..ports import Provider, WebhookParser
 from ..settings import Settings
 
 #: Provider name → the module that builds it (imported on first use: start-up never needs it).
@@ -32,4 +32,17 @@ def build_provider(name: str, settings: Settings, *, transport: Any = None) -> P
     return importlib.import_module(module).build(settings, transport=transport)
 
 
-__all__ = ["REGISTRY", "build_provider"]
+def build_webhook_parser(name: str, secret: str) -> WebhookParser:
+    """The :class:`~caller_mcp.ports.WebhookParser` of provider ``name`` (its ``webhooks``
+    module), verifying with ``secret``.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    module = REGISTRY.get(name)
+    if module is None:
+        raise ConfigError(f"Unknown provider {name!r}; use one of {', '.join(REGISTRY)}.")
+    return importlib.import_module(module + ".webhooks").parser(secret)
+
+
+__all__ = ["REGISTRY", "build_provider", "build_webhook_parser"]

@@ -5,7 +5,8 @@ that lack them; indexes are created if missing (version 4: the history queries s
 rows; version 5: test runs, their units and verdicts; version 6: call overrides, recipient ids
 and costs; version 7: the principal of every call and batch, a business context per principal,
 the last pushed report of a call, and the webhook events already applied; version 8: the principal
-of every test run). ``PRAGMA user_version`` records the version a database was last opened with.
+of every test run; version 9: the provider's own call id when a webhook names it apart from the
+conversation id). ``PRAGMA user_version`` records the version a database was last opened with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlite3
 
 from .test_runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -103,6 +104,8 @@ _ADDED_COLUMNS = {
         # report a signed webhook pushed (JSON of CallReport), which get_call answers from.
         ("principal", "TEXT"),
         ("report_json", "TEXT"),
+        # Version 9: TalkifAI's callId, learnt from its webhooks (its outbound call names a room).
+        ("provider_call_id", "TEXT"),
     ),
     # Issue 13: principal; issue 9: the batch duplicate guard's key (recipients as a set, scenarios, scripts).
     "batches": (("owner", "TEXT"), ("pid", "INTEGER"), ("principal", "TEXT"), ("recipients_key", "TEXT")),
@@ -134,6 +137,7 @@ _INDEXES = (
     # Issue 9: the batch duplicate guard and the retry guard.
     "CREATE INDEX IF NOT EXISTS batches_key ON batches (recipients_key, created_at)",
     "CREATE INDEX IF NOT EXISTS batch_retries_batch ON batch_retries (batch_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS calls_provider_call ON calls (provider_call_id)",
 )
 
 

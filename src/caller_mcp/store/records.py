@@ -51,6 +51,7 @@ class CallRecord:
     cost_usd: float | None = None
     principal: str | None = None
     report_json: str | None = None
+    provider_call_id: str | None = None
 
     def controls(self) -> dict[str, Any]:
         """The call's recorded controls (language, voice_id, dynamic_variables, ring_timeout_secs); ``{}`` when none."""

@@ -44,6 +44,11 @@ STALE_IN_FLIGHT_SECS = 600
 
 #: The columns of a :class:`RetryRecord`.
 _RETRY_COLUMNS = "retry_id, batch_id, created_at, updated_at, recipients, status, error"
+
+#: Seconds a webhook event's key is kept for replay protection: far past every provider's
+#: freshness window (ElevenLabs 30 min, TalkifAI's last retry at 35.5 min).
+WEBHOOK_MEMORY_SECS = 2 * 24 * 3600
+
 #: A call row that may have rung a phone: anything but a refusal with no conversation.
 _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
@@ -213,10 +218,12 @@ class SqliteStore(TestRunQueries):
         return CallRecord(**dict(row)) if row else None
 
     def find_call(self, call_or_conversation_id: str) -> CallRecord | None:
-        """Return the call whose local id or provider conversation id is given, or ``None``."""
+        """Return the call whose local id, provider conversation id or provider call id (learnt
+        from a webhook) is given, or ``None``."""
         row = self._db.execute(
-            "SELECT * FROM calls WHERE call_id = ? OR conversation_id = ? ORDER BY call_id = ? DESC LIMIT 1",
-            (call_or_conversation_id, call_or_conversation_id, call_or_conversation_id),
+            "SELECT * FROM calls WHERE call_id = ? OR conversation_id = ? OR provider_call_id = ? "
+            "ORDER BY call_id = ? DESC LIMIT 1",
+            (call_or_conversation_id,) * 4,
         ).fetchone()
         return CallRecord(**dict(row)) if row else None
 
@@ -248,6 +255,78 @@ class SqliteStore(TestRunQueries):
                 cost_usd, time.time(), call_id,
             ),
         )
+
+    def apply_webhook(
+        self,
+        *,
+        provider: str,
+        event_key: str,
+        received_at: float,
+        refs: tuple[str, ...],
+        to_number: str | None,
+        merge: Callable[[str | None], tuple[str, dict[str, Any]]],
+        bind_window_secs: float = 0,
+    ) -> tuple[str, CallRecord | None]:
+        """Apply one verified webhook event to its call, in one transaction: the replay check,
+        finding the call, and writing the report.
+
+        Args:
+            provider: the provider the event came from. event_key: its unique key; an event
+                whose key is already stored changes nothing (a replay).
+            received_at: Unix seconds. refs: references that may name the call (its conversation
+                id, the provider's call id).
+            to_number: the destination the event names; with ``bind_window_secs`` > 0, a call of
+                this provider to that number placed within that many seconds that no event has
+                named yet is taken as the one meant (TalkifAI's first event names a callId the
+                outbound answer did not), and the first ref is recorded as its provider call id.
+            merge: given the call's stored report JSON (``None`` if none), returns the merged
+                report as ``(json, columns)``: ``columns`` are the ``calls`` fields it sets
+                (``status``, ``provider_status``, ``outcome``, …).
+        Returns:
+            ``("replay", None)``, ``("unknown", None)`` (no call matches; the event is still
+            remembered), or ``("applied", record)`` with the updated row.
+        """
+        with self._immediate():
+            inserted = self._db.execute(
+                "INSERT INTO webhook_events (provider, event_key, received_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (provider, event_key) DO NOTHING",
+                (provider, event_key, received_at),
+            ).rowcount
+            if not inserted:
+                return "replay", None
+            self._db.execute("DELETE FROM webhook_events WHERE received_at < ?", (received_at - WEBHOOK_MEMORY_SECS,))
+            row = None
+            if refs:
+                marks = ", ".join("?" * len(refs))
+                row = self._db.execute(
+                    f"SELECT * FROM calls WHERE provider = ? AND (conversation_id IN ({marks}) OR "
+                    f"provider_call_id IN ({marks}) OR call_id IN ({marks})) ORDER BY created_at DESC LIMIT 1",
+                    (provider, *refs, *refs, *refs),
+                ).fetchone()
+            bound = None
+            if row is None and to_number and bind_window_secs > 0 and refs:
+                row = self._db.execute(
+                    "SELECT * FROM calls WHERE provider = ? AND to_number = ? AND provider_call_id IS NULL "
+                    "AND report_json IS NULL AND batch_id IS NULL AND created_at >= ? "
+                    f"AND {_MAY_HAVE_RUNG} ORDER BY created_at DESC LIMIT 1",
+                    (provider, to_number, received_at - bind_window_secs),
+                ).fetchone()
+                bound = refs[0] if row is not None else None
+            if row is None:
+                return "unknown", None
+            report_json, columns = merge(row["report_json"])
+            allowed = {
+                "status", "provider_status", "outcome", "termination_reason", "duration_secs", "started_at",
+                "cost", "cost_unit", "cost_usd",
+            }
+            sets = {key: value for key, value in columns.items() if key in allowed}
+            assignments = ", ".join(f"{key} = COALESCE(?, {key})" for key in sets)
+            self._db.execute(
+                f"UPDATE calls SET {assignments + ', ' if assignments else ''}report_json = ?, "
+                "provider_call_id = COALESCE(provider_call_id, ?), updated_at = ? WHERE call_id = ?",
+                (*sets.values(), report_json, bound, time.time(), row["call_id"]),
+            )
+        return "applied", self.get_call(row["call_id"])
 
     def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
         """Record or update the calls of a batch's recipients, keyed by conversation id.

@@ -95,6 +95,9 @@ class ThreadedStore:
     async def record_provider_report(self, call_id: str, **fields: Any) -> None:
         await self._run("record_provider_report", call_id, **fields)
 
+    async def apply_webhook(self, **fields: Any) -> tuple[str, CallRecord | None]:
+        return await self._run("apply_webhook", **fields)
+
     async def record_batch_calls(self, batch_id: str, provider: str, calls: list[dict[str, Any]]) -> int:
         return await self._run("record_batch_calls", batch_id, provider, calls)
 

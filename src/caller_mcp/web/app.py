@@ -5,6 +5,7 @@ the provider webhooks, for ``caller-mcp serve --transport http``.
   and Origin allowlists: a request with a foreign ``Origin`` gets ``403``) and body-size limit,
   and behind bearer-token authentication when configured (``web/auth.py``).
 - ``/.well-known/oauth-protected-resource/mcp``: RFC 9728 metadata (with authentication).
+- ``/webhooks/elevenlabs``, ``/webhooks/talkifai``: signed provider events (``web/webhooks.py``).
 - ``/healthz``: ``{"ok": true}`` for load balancers.
 
 One process serves every client from one set of services: one store, one dial policy, one set
@@ -160,5 +161,11 @@ def create_app(
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    routes = [Route("/healthz", healthz, methods=["GET"]), Mount("/", app=mcp_app)]
+    from .webhooks import webhook_routes
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *webhook_routes(settings, app_services),
+        Mount("/", app=mcp_app),
+    ]
     return WebApp(app=Starlette(routes=routes, lifespan=lifespan), services=app_services, auth=auth, url=base + "/mcp")
