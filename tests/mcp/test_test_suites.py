@@ -259,3 +259,14 @@ async def test_the_test_phone_line_prompt_gives_a_suite_that_runs_and_the_steps_
         assert [(u["case_id"], u["verdict"]) for u in run["units"]] == [("goal-1", "not_judged"), ("goal-2", "not_judged")]
         assert run["units"][0]["awaiting"] == ["the caller manages to order a pizza"]
         assert run["suite"] == "pizza-palace-pizza-smoke"
+
+
+async def test_a_suite_whose_calls_just_went_out_as_a_batch_dials_nothing(connect, clock, db_path):
+    async with connect(Settings(_env_file=None, caller_mcp_db=db_path)) as client:
+        first = await call(client, "run_test_suite", suite=SUITE)
+        renamed = await call(client, "run_test_suite", suite=SUITE.replace("order-smoke", "renamed-smoke"))
+        assert renamed["status"] == "failed" and renamed["duplicate_of"] == first["batch_id"]
+        assert "Not dialled: the same calls were submitted as batch" in renamed["message"]
+        assert (await call(client, "list_batches"))["count"] == 1
+        report = await call(client, "get_test_report", run_id=renamed["run_id"])
+        assert report["verdict"] == "failed" and "not dialled" in report["cases"][0]["reasons"][0]

@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 
 #: Units shown by ``get_test_run`` (the report covers them all).
 MAX_SHOWN_UNITS = 50
+#: Longest a single call of a run holds its concurrency slot, seconds (a call that never reports an
+#: end must not stall the rest of the run for ever).
+MAX_HOLD_SECS = 3_600
 #: Runs listed by ``get_test_report`` without a run id.
 MAX_LISTED_RUNS = 20
 #: Settings a suite may give that this version does not send to the provider yet.
@@ -340,6 +343,17 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
     except BaseException as exc:
         await store.update_run(run_id, status="outcome_unknown", error=f"interrupted ({type(exc).__name__}) while submitting")
         raise
+    if submitted.duplicate_of:
+        # The batch duplicate guard: the same calls (as a set) went out as another batch within the
+        # redial window, so nothing was dialled for this run.
+        error = (
+            f"Not dialled: the same calls were submitted as batch {submitted.duplicate_of} within "
+            f"CALLER_MCP_REDIAL_GUARD_SECS ({window:g} s); run the suite again after that."
+        )
+        await store.update_run(run_id, status="failed", error=error)
+        return StartRunResult(
+            run_id=run_id, status="failed", duplicate_of=submitted.duplicate_of, message=error, **base
+        )
     await store.update_run(run_id, status="running", batch_id=submitted.batch_id)
     return StartRunResult(
         run_id=run_id, status="running", batch_id=submitted.batch_id,
@@ -369,7 +383,8 @@ async def _dial_paced(services: Services, run_id: str, plan: RunPlan) -> None:
                 await store.update_unit(run_id, unit.case_id, unit.repeat, status="unknown", final=1, error=f"unexpected failure ({type(exc).__name__})")
                 return
             await store.update_unit(run_id, unit.case_id, unit.repeat, call_id=placed.call_id, conversation_id=placed.conversation_id)
-            while True:  # hold the slot until the call has ended
+            give_up = services.monotonic() + MAX_HOLD_SECS
+            while services.monotonic() < give_up:  # hold the slot until the call has ended
                 try:
                     answer = await monitoring.get_call(services, placed.call_id or "", inputs.MAX_WAIT_SECS)
                 except CallerError as exc:
@@ -378,6 +393,7 @@ async def _dial_paced(services: Services, run_id: str, plan: RunPlan) -> None:
                     continue
                 if answer.status in FINAL_STATUSES:
                     return
+            logger.warning("test run %s: %s still not ended after %d s; its slot is released", run_id, unit.key, MAX_HOLD_SECS)
 
     async with anyio.create_task_group() as group:
         for unit, call in zip(plan.units, plan.calls):

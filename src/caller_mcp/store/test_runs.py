@@ -293,13 +293,7 @@ class TestRunQueries:
         """Write some of :data:`RUN_FIELDS` of a run (``notes`` as a list)."""
         if "notes" in fields:
             fields["notes_json"] = json.dumps(fields.pop("notes"))
-        unknown = set(fields) - set(RUN_FIELDS)
-        if unknown:
-            raise ValueError(f"not run fields: {sorted(unknown)}")
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        self._db.execute(
-            f"UPDATE test_runs SET {sets}, updated_at = ? WHERE run_id = ?", (*fields.values(), time.time(), run_id)
-        )
+        _update(self._db, "test_runs", RUN_FIELDS, fields, "run_id = ?", (run_id,))
 
     def run_units(self: _Connected, run_id: str) -> list[TestUnitRecord]:
         """A run's units in dialling order."""
@@ -312,14 +306,7 @@ class TestRunQueries:
             fields["transcript_json"] = json.dumps([list(t) for t in fields.pop("transcript")])
         if "checks" in fields:
             fields["checks_json"] = json.dumps(fields.pop("checks"))
-        unknown = set(fields) - set(UNIT_FIELDS)
-        if unknown:
-            raise ValueError(f"not unit fields: {sorted(unknown)}")
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        self._db.execute(
-            f"UPDATE test_units SET {sets}, updated_at = ? WHERE run_id = ? AND case_id = ? AND repeat = ?",
-            (*fields.values(), time.time(), run_id, case_id, repeat),
-        )
+        _update(self._db, "test_units", UNIT_FIELDS, fields, "run_id = ? AND case_id = ? AND repeat = ?", (run_id, case_id, repeat))
 
     def record_verdict(
         self: _Connected, run_id: str, case_id: str, repeat: int, criterion: str, *, passed: bool, evidence: str, role: str
@@ -341,3 +328,17 @@ class TestRunQueries:
             "SELECT * FROM test_verdicts WHERE run_id = ? ORDER BY case_id, repeat, recorded_at", (run_id,)
         ).fetchall()
         return [VerdictRecord(**dict(r)) for r in rows]
+
+
+def _update(db: Any, table: str, allowed: tuple[str, ...], fields: dict[str, Any], where: str, key: tuple[Any, ...]) -> None:
+    """``UPDATE table SET fields…, updated_at WHERE where``; only ``allowed`` column names are
+    ever put into the SQL (the values are parameters).
+
+    Raises:
+        ValueError: a field outside ``allowed``.
+    """
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise ValueError(f"not {table} fields: {sorted(unknown)}")
+    sets = "".join(f"{name} = ?, " for name in fields)
+    db.execute(f"UPDATE {table} SET {sets}updated_at = ? WHERE {where}", (*fields.values(), time.time(), *key))
