@@ -252,8 +252,12 @@ class Store(Protocol):
         termination_reason: str | None = None,
         duration_secs: float | None = None,
         started_at: float | None = None,
+        cost: float | None = None,
+        cost_unit: str | None = None,
+        cost_usd: float | None = None,
     ) -> None:
-        """Store what the provider last reported on a call (unknown id: no-op)."""
+        """Store what the provider last reported on a call, its cost in ``cost_unit`` and in USD
+        included (unknown id: no-op)."""
         ...
 
     async def apply_webhook(

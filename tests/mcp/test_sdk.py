@@ -131,7 +131,8 @@ async def test_a_misspelt_argument_is_refused_naming_it_and_the_accepted_ones_an
     [
         ("submit_batch", {"recipients": ["+15551230000"], "business_description": PIZZA, "goals": "x", "name": "y"},
          "unknown arguments goals, name; submit_batch accepts allow_resubmit, business_description, call_name, dry_run, "
-         "recipients, scenario, scheduled_time_unix"),
+         "dynamic_variables, language, recipients, ring_timeout_secs, scenario, scheduled_time_unix, "
+         "target_concurrency_limit, voice_id"),
         ("get_call", {"call_id": "call_1", "wait": 5}, "unknown argument wait; get_call accepts call_id, wait_seconds"),
         ("list_batches", {"limit": 5, "cursor": "x"}, "unknown argument cursor; list_batches accepts limit"),
     ],

@@ -39,8 +39,8 @@ async def test_tools_list_has_every_tool_with_annotations_and_descriptions(conne
         "ring_timeout_secs", "allow_redial", "dry_run"
     }
     assert set(by_name["submit_batch"].input_schema["properties"]) == {
-        "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix", "dry_run",
-        "allow_resubmit",
+        "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix", "language", "voice_id",
+        "dynamic_variables", "ring_timeout_secs", "target_concurrency_limit", "dry_run", "allow_resubmit",
     }
 
 

@@ -98,3 +98,103 @@ async def test_the_dry_run_preview_is_the_body_that_is_sent():
         assert api.requests == []
         await provider.place_call(CallRequest(to_number=TO_NUMBER, script=SCRIPT))
     assert preview["body"] == json_body(api.requests[0])
+
+
+# -- batches -----------------------------------------------------------------------------------
+
+SUBMIT_PATH = "/v1/convai/batch-calling/submit"
+BATCH_ANSWER = {
+    "id": "btcal_1", "name": "Spanish check", "agent_id": AGENT_ID, "created_at_unix": 1, "scheduled_time_unix": 1,
+    "total_calls_dispatched": 0, "total_calls_scheduled": 2, "last_updated_at_unix": 1, "status": "pending",
+    "agent_name": "Caller",
+}
+
+
+def batch_api() -> FakeApi:
+    def respond(request: httpx.Request) -> httpx.Response:
+        assert_authenticated(request)
+        assert (request.method, request.url.path) == ("POST", SUBMIT_PATH)
+        return httpx.Response(200, json=BATCH_ANSWER)
+
+    return FakeApi(respond)
+
+
+def two_recipients():
+    from caller_mcp.domain.batches import BatchRecipientRequest, BatchRequest
+
+    spanish = build_script("Pizza Palace.", "order a pizza", CallOverrides(language="es", voice_id="v_es"))
+    plain = build_script("Pizza Palace.", "cancel an order", CallOverrides(dynamic_variables=(("case", "c-7"),)))
+    return spanish, plain, BatchRequest(
+        name="Spanish check",
+        recipients=(
+            BatchRecipientRequest(phone_number="+15551230001", script=spanish, recipient_id="case-1"),
+            BatchRecipientRequest(phone_number="+15551230002", script=plain),
+        ),
+        ring_timeout_secs=20,
+        target_concurrency_limit=3,
+    )
+
+
+async def test_batch_submit_sends_recipient_ids_controls_concurrency_limit_and_ring_timeout():
+    spanish, plain, batch = two_recipients()
+    api = batch_api()
+    async with open_provider(api) as provider:
+        await provider.submit_batch(batch)
+    assert json_body(api.requests[0]) == {
+        "call_name": "Spanish check",
+        "agent_id": AGENT_ID,
+        "agent_phone_number_id": PHONE_ID,
+        "scheduled_time_unix": None,
+        "recipients": [
+            {
+                "id": "case-1",
+                "phone_number": "+15551230001",
+                "conversation_initiation_client_data": {
+                    "conversation_config_override": {
+                        "agent": {"prompt": {"prompt": spanish.prompt}, "first_message": spanish.first_message, "language": "es"},
+                        "tts": {"voice_id": "v_es"},
+                    }
+                },
+            },
+            {
+                "phone_number": "+15551230002",
+                "conversation_initiation_client_data": {
+                    "conversation_config_override": {
+                        "agent": {"prompt": {"prompt": plain.prompt}, "first_message": plain.first_message}
+                    },
+                    "dynamic_variables": {"case": "c-7"},
+                },
+            },
+        ],
+        "target_concurrency_limit": 3,
+        "telephony_call_config": {"ringing_timeout_secs": 20},
+    }
+
+
+async def test_batch_submit_in_variables_mode_sends_description_and_scenario_per_recipient():
+    spanish, plain, batch = two_recipients()
+    api = batch_api()
+    async with open_provider(api, dataclasses.replace(make_config(), script_mode="variables")) as provider:
+        await provider.submit_batch(batch)
+    first, second = (r["conversation_initiation_client_data"] for r in json_body(api.requests[0])["recipients"])
+    assert first == {
+        "conversation_config_override": {
+            "agent": {"first_message": "Hi, I'm calling because I'd like to order a pizza.", "language": "es"},
+            "tts": {"voice_id": "v_es"},
+        },
+        "dynamic_variables": {"business_description": "Pizza Palace.", "scenario": "order a pizza"},
+    }
+    assert second["dynamic_variables"] == {"case": "c-7", "business_description": "Pizza Palace.", "scenario": "cancel an order"}
+    assert "prompt" not in second["conversation_config_override"]["agent"]
+
+
+async def test_a_batch_without_new_fields_sends_none_of_them():
+    from caller_mcp.domain.batches import BatchRecipientRequest, BatchRequest
+
+    batch = BatchRequest(name="b", recipients=(BatchRecipientRequest("+15551230001", build_script("P.", "x")),))
+    api = batch_api()
+    async with open_provider(api) as provider:
+        await provider.submit_batch(batch)
+    body = json_body(api.requests[0])
+    assert set(body) == {"call_name", "agent_id", "agent_phone_number_id", "scheduled_time_unix", "recipients"}
+    assert set(body["recipients"][0]) == {"phone_number", "conversation_initiation_client_data"}

@@ -68,6 +68,11 @@ async def get_batch_status(
     matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
     page = matching[offset : offset + limit]
     await record_poll(services, provider, batch, counts)
+    # Recipient ids are shown when they are the caller's own (given to submit_batch here), not
+    # the ones the provider made up for recipients submitted without one.
+    own_ids: set[str] = set()
+    if page and any(r.recipient_id for r in page):
+        own_ids = {entry["id"] for entry in await services.store.batch_recipients(batch.batch_id) if entry.get("id")}
     return BatchStatusResult(
         batch_id=batch.batch_id,
         name=batch.name,
@@ -75,9 +80,17 @@ async def get_batch_status(
         progress=progress(counts, batch.total_calls_scheduled or len(batch.recipients)),
         total_calls_scheduled=batch.total_calls_scheduled,
         total_calls_dispatched=batch.total_calls_dispatched,
+        scheduled_time_unix=batch.scheduled_time_unix,
+        last_updated_at_unix=int(batch.last_updated_at) if batch.last_updated_at is not None else None,
         counts=counts,
         recipients=[
-            RecipientResult(phone_number=r.phone_number, status=r.status, conversation_id=r.call_ref) for r in page
+            RecipientResult(
+                phone_number=r.phone_number,
+                id=r.recipient_id if r.recipient_id in own_ids else None,
+                status=r.status,
+                conversation_id=r.call_ref,
+            )
+            for r in page
         ],
         recipients_matching=len(matching),
         next_offset=offset + limit if offset + limit < len(matching) else None,

@@ -8,6 +8,7 @@ dialled) from a lost answer (it may have been).
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -59,25 +60,42 @@ async def record_batch_calls(store: Store, provider: str, batch_id: str, calls: 
     Args:
         calls: each with ``conversation_id`` (``None`` while the provider has not named it:
             skipped), ``to_number``, ``status`` (normalised), ``provider_status``,
-            ``created_at`` (Unix seconds) and ``nth`` (how many earlier recipients of the batch
-            have the same number; default 0): the n-th recipient with a number gets the n-th
-            scenario submitted for that number.
+            ``created_at`` (Unix seconds), ``recipient_id`` (the provider's recipient id, ``None``
+            when unknown) and ``nth`` (how many earlier recipients of the batch have the same
+            number; default 0).
+
+    A call is matched to what was submitted by its recipient id when the submission gave one
+    (the provider reports it back as the recipient's ``id``), never by its place; its scenario,
+    controls and id are recorded with it. A recipient submitted without an id is matched by
+    number: the n-th recipient with a number gets the n-th entry submitted for that number.
     """
     if not calls:
         return
     submitted = await store.batch_recipients(batch_id)
     if not submitted:
         return
-    scenarios: dict[str, list[str]] = defaultdict(list)
+    by_id = {entry["id"]: entry for entry in submitted if entry.get("id")}
+    by_number: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in submitted:
-        scenarios[entry.get("phone_number", "")].append(entry.get("scenario") or "")
+        by_number[entry.get("phone_number", "")].append(entry)
     rows = []
     for call in calls:
         if not call["conversation_id"]:
             continue
-        goals = scenarios.get(call["to_number"], ())
-        nth = call.get("nth", 0)
-        rows.append({**{k: v for k, v in call.items() if k != "nth"}, "scenario": goals[nth] if nth < len(goals) else ""})
+        entry = by_id.get(call.get("recipient_id") or "")
+        if entry is None:
+            entries = by_number.get(call["to_number"], ())
+            nth = call.get("nth", 0)
+            entry = entries[nth] if nth < len(entries) else {}
+        overrides = entry.get("overrides")
+        rows.append(
+            {
+                **{k: v for k, v in call.items() if k != "nth"},
+                "scenario": entry.get("scenario") or "",
+                "recipient_id": entry.get("id"),
+                "overrides": json.dumps(overrides, sort_keys=True, ensure_ascii=False) if overrides else None,
+            }
+        )
     await store.record_batch_calls(batch_id, provider, rows)
 
 
@@ -96,6 +114,7 @@ async def remember_report(store: Store, provider: str, record: CallRecord | None
                     "status": report.status,
                     "provider_status": report.provider_status,
                     "created_at": report.started_at or time.time(),
+                    "recipient_id": report.batch_recipient_id,
                 }
             ],
         )
@@ -144,6 +163,7 @@ def recipient_rows(
                 "status": recipient_call_status(r.status),
                 "provider_status": provider_status,
                 "created_at": float(r.created_at or now),
+                "recipient_id": r.recipient_id,
                 "nth": nth,
             }
         )

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RecipientInput(BaseModel):
-    """One batch recipient: its E.164 number and, optionally, its own goal and business description."""
+    """One batch recipient: its E.164 number and, optionally, an ``id`` of the caller's own (sent as
+    the provider's recipient id, reported back by ``get_batch_status`` and ``list_calls``), its own
+    goal and business description, and its own controls (``domain.overrides``), which win over the
+    batch's. An unknown field is refused when the batch is planned, so a misspelt control never
+    goes unnoticed."""
+
+    # Unknown fields are kept (``model_extra``) so that planning refuses them by name, in a
+    # sentence, with the entry's index; the schema leaves ``additionalProperties`` out.
+    model_config = ConfigDict(extra="allow", json_schema_extra=lambda schema: schema.pop("additionalProperties", None))
 
     phone_number: str
+    id: str | None = None
     scenario: str | None = None
     business_description: str | None = None
+    language: str | None = None
+    voice_id: str | None = None
+    dynamic_variables: dict[str, Any] | None = None
+    ring_timeout_secs: int | None = None
 
 
 class BusinessContextResult(BaseModel):
@@ -71,9 +84,10 @@ class SubmitBatchResult(BaseModel):
 
 
 class RecipientResult(BaseModel):
-    """One batch recipient: its number, status and conversation id (for get_call)."""
+    """One batch recipient: its number, your id for it, status and conversation id (for get_call)."""
 
     phone_number: str | None = None
+    id: str | None = Field(default=None, description="The recipient id given to submit_batch.")
     status: str
     conversation_id: str | None = None
 
@@ -87,6 +101,8 @@ class BatchStatusResult(BaseModel):
     progress: float = Field(description="Finished / scheduled recipients, 0-1.")
     total_calls_scheduled: int
     total_calls_dispatched: int
+    scheduled_time_unix: int | None = Field(default=None, description="When the batch starts (started), Unix seconds.")
+    last_updated_at_unix: int | None = Field(default=None, description="The provider's last change to the batch, Unix seconds.")
     counts: dict[str, int] = Field(description="Recipients per status; statuses with none are left out.")
     recipients: list[RecipientResult]
     recipients_matching: int

@@ -52,11 +52,13 @@ def recipient_call_status(recipient_status: str) -> str:
 
 @dataclass(frozen=True)
 class BatchRecipientRequest:
-    """One recipient to submit: its E.164 number and its caller script (shared by recipients
-    with the same description and scenario)."""
+    """One recipient to submit: its E.164 number, its caller script (shared by recipients with the
+    same description, scenario and overrides; the script's overrides carry no ring timeout, which
+    is the batch's) and the caller's own id for it (``None``: the provider makes one)."""
 
     phone_number: str
     script: CallerScript
+    recipient_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,17 @@ class BatchRequest:
     Attributes:
         name: the batch's name. scheduled_time_unix: start time (Unix seconds), ``None`` = now.
         recipients: in submission order.
+        ring_timeout_secs: seconds every recipient's line rings (one value per batch: ElevenLabs'
+            ``telephony_call_config`` is per submit), ``None`` = the provider's default.
+        target_concurrency_limit: most calls at once, ``None`` = the provider's default (ElevenLabs:
+            70 % of the workspace's concurrency).
     """
 
     name: str
     recipients: tuple[BatchRecipientRequest, ...]
     scheduled_time_unix: int | None = None
+    ring_timeout_secs: int | None = None
+    target_concurrency_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,11 @@ async def plan_batch(
     business_description: str | None = None,
     scenario: str | None = None,
     scheduled_time_unix: int | None = None,
+    language: str | None = None,
+    voice_id: str | None = None,
+    dynamic_variables: dict[str, Any] | None = None,
+    ring_timeout_secs: int | None = None,
+    target_concurrency_limit: int | None = None,
 ) -> Planned[dialling.BatchPlan]:
     """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request), off
     the event loop, reporting progress per chunk of recipients checked."""
@@ -151,6 +156,8 @@ async def plan_batch(
         plan = await dialling.plan_batch(
             services, recipients, call_name, business_description, scenario, scheduled_time_unix,
             principal=principal_of(ctx), progress=progress,
+            language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
+            ring_timeout_secs=ring_timeout_secs, target_concurrency_limit=target_concurrency_limit,
         )
         return Planned(plan=plan)
     except CallerError as exc:

@@ -155,7 +155,7 @@ async def place_call(
 async def submit_batch(
     recipients: Annotated[
         list[str | RecipientInput],
-        Field(description="E.164 numbers or {phone_number, scenario?, business_description?}.", json_schema_extra={"minItems": 1}),
+        Field(description="E.164 strings or objects.", json_schema_extra={"minItems": 1}),
     ],
     ctx: Context,
     planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)],
@@ -163,6 +163,11 @@ async def submit_batch(
     business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
     scenario: Annotated[str | None, Field(description="Default goal.")] = None,
     scheduled_time_unix: Annotated[int | None, Field(description="Start time, Unix s; omit = now.")] = None,
+    language: Annotated[str | None, Field(description="ISO 639-1")] = None,
+    voice_id: str | None = None,
+    dynamic_variables: Variables | None = None,
+    ring_timeout_secs: int | None = None,
+    target_concurrency_limit: Annotated[int | None, Field(description="Most calls at once.")] = None,
     dry_run: Annotated[bool, Field(description="Check only; submit nothing.")] = False,
     allow_resubmit: Annotated[bool, Field(description="Resubmit a batch sent within the redial guard.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_batch)] = GO_AHEAD,

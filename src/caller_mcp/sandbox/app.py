@@ -425,9 +425,21 @@ def create_app(
         scheduled = body.get("scheduled_time_unix")
         if scheduled is not None and (not isinstance(scheduled, int) or isinstance(scheduled, bool)):
             raise _ApiError(422, [{"type": "int_type", "loc": ["body", "scheduled_time_unix"], "msg": "Input should be a valid integer"}])
+        limit = body.get("target_concurrency_limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise _invalid("int_type", "Input should be a positive integer", "target_concurrency_limit")
+        ring_timeout = _telephony(body)
+        seen_ids: set[str] = set()
         for i, r in enumerate(recipients):
             if not isinstance(r, dict):
                 raise _ApiError(422, [{"type": "model_type", "loc": ["body", "recipients", i], "msg": "Input should be an object"}])
+            rid = r.get("id")
+            if rid is not None and (not isinstance(rid, str) or not rid):
+                raise _invalid("string_type", "Input should be a valid string", "recipients", i, "id")
+            if rid is not None and rid in seen_ids:
+                raise _invalid("value_error", "Value error, recipient ids must be unique within a batch", "recipients", i, "id")
+            if rid is not None:
+                seen_ids.add(rid)
             phone = r.get("phone_number")
             if not isinstance(phone, str) or not _E164.fullmatch(phone):
                 raise _ApiError(422, [{"type": "value_error", "loc": ["body", "recipients", i, "phone_number"], "msg": "Value error, phone_number must be in E.164 format"}])
@@ -438,13 +450,14 @@ def create_app(
         batch = SimBatch(
             batch_id=batch_id, name=body["call_name"].strip(), agent_id=agent_id,
             phone_number_id=body["agent_phone_number_id"], phone_provider=number["provider"],
-            created_at=now, scheduled_time=start,
+            created_at=now, scheduled_time=start, concurrency=limit or BATCH_CONCURRENCY,
+            ring_timeout_secs=ring_timeout,
         )
         for i, r in enumerate(recipients):
             recipient = SimRecipient(
-                recipient_id=stable_id("rcpt", batch_id, i), phone_number=r["phone_number"],
+                recipient_id=r.get("id") or stable_id("rcpt", batch_id, i), phone_number=r["phone_number"],
                 client_data=state.shared(r.get("conversation_initiation_client_data")),
-                start_at=start + (i // BATCH_CONCURRENCY) * BATCH_WAVE_SECS, created_at=now,
+                start_at=start + (i // batch.concurrency) * BATCH_WAVE_SECS, created_at=now,
             )
             _dial(state, batch, recipient)
             batch.recipients.append(recipient)
@@ -495,7 +508,7 @@ def create_app(
             if recipient_status(batch, recipient, now) in ("failed", "voicemail"):
                 recipient.attempt += 1
                 recipient.retried_at = now
-                recipient.start_at = now + (wave // BATCH_CONCURRENCY) * BATCH_WAVE_SECS
+                recipient.start_at = now + (wave // batch.concurrency) * BATCH_WAVE_SECS
                 _dial(state, batch, recipient)
                 wave += 1
         return state.batch_json(batch, with_recipients=False)
@@ -535,4 +548,5 @@ def _dial(state: SandboxState, batch: SimBatch, recipient: SimRecipient) -> None
         attempt=recipient.attempt,
         batch_id=batch.batch_id,
         recipient_id=recipient.recipient_id,
+        ring_timeout_secs=batch.ring_timeout_secs,
     )

@@ -276,6 +276,10 @@ class SimBatch:
     scheduled_time: float
     recipients: list[SimRecipient] = field(default_factory=list)
     cancelled_at: float | None = None
+    #: Recipients dispatched per wave: ``target_concurrency_limit``, else :data:`BATCH_CONCURRENCY`.
+    concurrency: int = BATCH_CONCURRENCY
+    #: ``telephony_call_config.ringing_timeout_secs`` of the submit, for every recipient's call.
+    ring_timeout_secs: int | None = None
 
 
 _RECIPIENT_STATUS_OF_PHASE = {

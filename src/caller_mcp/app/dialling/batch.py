@@ -15,16 +15,18 @@ import anyio
 from ...domain import inputs
 from ...domain.batches import BatchRecipientRequest, BatchRequest
 from ...domain.caps import CAP_WINDOW_SECS
+from ...domain.overrides import NO_OVERRIDES, CallOverrides
+from ...domain.overrides import overrides as check_overrides
 from ...domain.policy import DialPolicy
 from ...domain.script import CallerScript, build_script
-from ...errors import CallerError, InvalidInput, NotConfirmed
+from ...errors import CallerError, InvalidInput, NotConfirmed, NotSupported
+from ...ports import CAPABILITY_WORDS, Provider
 from ...store import BatchRecord
-from ...ports import Provider
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import RecipientInput, SubmitBatchResult
 from ..services import LOCAL_PRINCIPAL, Services
-from .common import LOCAL_BATCH_PREFIX, MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind
+from .common import LOCAL_BATCH_PREFIX, MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind, require_overrides
 
 #: Recipients shown in a batch dry run's request; the rest are counted.
 MAX_DRY_RUN_RECIPIENTS = 3
@@ -33,6 +35,10 @@ MAX_SCHEDULED_TIME_UNIX = 32_503_680_000
 #: Recipients checked per step on a worker thread; between steps the event loop answers other
 #: requests, progress is reported and a cancellation is noticed.
 PLAN_CHUNK = 2_500
+#: The fields of a recipient object, for the message refusing an unknown one.
+RECIPIENT_FIELDS = ", ".join(RecipientInput.model_fields)
+#: ``target_concurrency_limit`` bounds: calls at once.
+MAX_CONCURRENCY_LIMIT = 1_000
 
 #: ``progress(done, total, message)``: recipients checked so far, of how many (the tool's
 #: ``ctx.report_progress``).
@@ -56,19 +62,45 @@ class BatchPlan:
 
     @property
     def summary(self) -> list[dict[str, Any]]:
-        """``{"phone_number", "scenario"}`` per recipient, as recorded in the store (built on
-        demand: the plan itself holds one script per distinct script, nothing per recipient)."""
-        return [{"phone_number": r.phone_number, "scenario": r.script.scenario} for r in self.request.recipients]
+        """``{"phone_number", "scenario"}`` per recipient, plus ``id`` (the caller's own) and
+        ``overrides`` (its controls, the batch's ring timeout included) when set, as recorded in
+        the store (built on demand: the plan itself holds one script per distinct script)."""
+        ring = self.request.ring_timeout_secs
+        controls: dict[int, dict[str, Any] | None] = {}
+        rows = []
+        for r in self.request.recipients:
+            if id(r.script) not in controls:
+                shown = r.script.overrides.as_dict()
+                if ring is not None:
+                    shown["ring_timeout_secs"] = ring
+                controls[id(r.script)] = shown or None
+            row: dict[str, Any] = {"phone_number": r.phone_number, "scenario": r.script.scenario}
+            if r.recipient_id is not None:
+                row["id"] = r.recipient_id
+            if controls[id(r.script)]:
+                row["overrides"] = controls[id(r.script)]
+            rows.append(row)
+        return rows
 
     def question(self) -> str:
-        """What the person is asked before this batch is submitted."""
+        """What the person is asked before this batch is submitted: numbers, scenarios, the
+        controls (language, voice, variables, ring time) and the concurrency limit."""
         recipients = self.request.recipients
         numbers = ", ".join(r.phone_number for r in recipients[:5]) + (" …" if len(recipients) > 5 else "")
         goals = sorted({r.script.scenario for r in recipients})
+        scripts = {id(r.script): r.script for r in recipients}.values()
+        controls = sorted({s.overrides.describe() for s in scripts} - {""})
+        ring = self.request.ring_timeout_secs
+        if ring is not None:
+            controls = [f"{c}, rings {ring} s" for c in controls] or [f"rings {ring} s"]
+        limit = self.request.target_concurrency_limit
         return (
             f"Submit {len(recipients):,} {kind(self.provider)} phone calls "
             f"(batch '{self.request.name}') to {numbers}?\nScenario{'s' if len(goals) > 1 else ''}: "
-            f"{inputs.clip('; '.join(goals), 300)}\n(plan {self.fingerprint})"
+            f"{inputs.clip('; '.join(goals), 300)}\n"
+            + (f"Controls: {inputs.clip('; '.join(controls), 300)}\n" if controls else "")
+            + (f"At most {limit} calls at once.\n" if limit is not None else "")
+            + f"(plan {self.fingerprint})"
         )
 
 
@@ -76,47 +108,87 @@ class BatchPlan:
 class _Checker:
     """Checks recipients one chunk at a time (on a worker thread) and keeps what they share.
 
-    Recipients with the same description and scenario share one :class:`CallerScript` (one
-    prompt, one first message): a batch holds one per distinct script, not one per recipient.
+    Recipients with the same description, scenario and controls share one :class:`CallerScript`
+    (one prompt, one first message): a batch holds one per distinct script, not one per recipient.
+    A recipient's controls are put over the batch's ``default``; their ring timeouts are
+    collected in :attr:`rings` (a batch has one); recipient ids must be unique.
     """
 
     policy: DialPolicy
     description: str | None
     goal: str
-    scripts: dict[tuple[str, str], CallerScript] = field(default_factory=dict)
+    provider: Provider
+    default: CallOverrides = NO_OVERRIDES
+    scripts: dict[tuple[str, str, CallOverrides], CallerScript] = field(default_factory=dict)
     requests: list[BatchRecipientRequest] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)
+    rings: set[int | None] = field(default_factory=set)
 
     def check(self, recipients: list[Any], start: int, stop: int) -> None:
         """Check ``recipients[start:stop]``: the planned ones go to :attr:`requests`, the
         invalid ones to :attr:`errors` (by index and value)."""
         for index in range(start, stop):
             entry = recipients[index]
+            recipient_id = None
             try:
                 if isinstance(entry, str):  # the common case: a bare number with the batch's script
-                    number, description, goal = entry, self.description, self.goal
+                    number, description, goal, controls = entry, self.description, self.goal, self.default
                     self.policy.check(number)
                 else:
                     item = RecipientInput.model_validate(entry)
+                    if item.model_extra:
+                        raise InvalidInput(
+                            f"unknown field {', '.join(sorted(item.model_extra))}; a recipient takes {RECIPIENT_FIELDS}."
+                        )
                     number = item.phone_number
                     self.policy.check(number)
                     description = inputs.description(item.business_description, "business_description") or self.description
                     goal = self.goal if description is None else inputs.scenario(item.scenario) or self.goal
+                    own = check_overrides(
+                        language_code=item.language, voice=item.voice_id, variables=item.dynamic_variables,
+                        ring_timeout_secs=item.ring_timeout_secs,
+                    )
+                    require_overrides(self.provider, own)
+                    controls = own.over(self.default)
+                    if item.id is not None:
+                        if not self.provider.capabilities.recipient_ids:
+                            raise NotSupported(
+                                f"The {self.provider.name} provider does not support {CAPABILITY_WORDS['recipient_ids']}; "
+                                "leave id out."
+                            )
+                        recipient_id = inputs.identifier(item.id, "id", "your own recipient id")
+                        if recipient_id in self.ids:
+                            raise InvalidInput(
+                                f"id {recipient_id!r} is already used by recipients[{self.ids[recipient_id]}]; ids must be unique."
+                            )
+                        self.ids[recipient_id] = index
                 if description is None:
                     raise InvalidInput(NO_DESCRIPTION_ERROR)
             except CallerError as exc:
                 self.errors.append(f"recipients[{index}] {inputs.shown(entry)}: {exc}")
                 continue
-            except ValueError:
-                self.errors.append(
-                    f"recipients[{index}] {inputs.shown(entry)}: expected an E.164 string or {{phone_number, scenario}}."
-                )
+            except ValueError as exc:
+                self.errors.append(f"recipients[{index}] {inputs.shown(entry)}: {_shape_error(exc)}")
                 continue
-            key = (description, goal)
+            self.rings.add(controls.ring_timeout_secs)
+            shared = controls.without_ring_timeout() if controls.ring_timeout_secs is not None else controls
+            key = (description, goal, shared)
             script = self.scripts.get(key)
             if script is None:
-                script = self.scripts[key] = build_script(description, goal)
-            self.requests.append(BatchRecipientRequest(phone_number=number, script=script))
+                script = self.scripts[key] = build_script(description, goal, shared)
+            self.requests.append(BatchRecipientRequest(phone_number=number, script=script, recipient_id=recipient_id))
+
+
+def _shape_error(exc: ValueError) -> str:
+    """A recipient object's shape error in a sentence, naming the mistyped field."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        for error in errors():
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            if where:
+                return f"{where}: {error.get('msg', 'invalid')}."
+    return "expected an E.164 string or {phone_number, scenario}."
 
 
 async def plan_batch(
@@ -129,6 +201,11 @@ async def plan_batch(
     *,
     principal: str = LOCAL_PRINCIPAL,
     progress: Progress | None = None,
+    language: str | None = None,
+    voice_id: str | None = None,
+    dynamic_variables: dict | None = None,
+    ring_timeout_secs: int | None = None,
+    target_concurrency_limit: int | None = None,
 ) -> BatchPlan:
     """Check every recipient and build the batch request; nothing is written or sent.
     Descriptions and scenarios default to ``principal``'s business context.
@@ -136,10 +213,16 @@ async def plan_batch(
     Sizes are checked before any per-recipient work. The recipients are checked on a worker
     thread, :data:`PLAN_CHUNK` at a time, so the event loop keeps answering meanwhile; after
     each chunk ``progress(checked, total, message)`` is awaited (when given). Recipients with the
-    same description and scenario share one caller script.
+    same description, scenario and controls share one caller script.
 
+    Args:
+        language, voice_id, dynamic_variables, ring_timeout_secs: the batch's default controls;
+            a recipient's own win (its variables are merged over the batch's).
+        target_concurrency_limit: most calls at once (1 to :data:`MAX_CONCURRENCY_LIMIT`).
     Raises:
-        InvalidInput: naming every bad entry by index and value (nothing is sent).
+        InvalidInput: naming every bad entry by index and field (nothing is sent): a bad number,
+            control or id, a recipient id used twice, or ring timeouts that differ (a batch has one).
+        NotSupported: a control, a concurrency limit or recipient ids the provider cannot send.
         CapExceeded: more recipients than ``CALLER_MCP_MAX_BATCH_SIZE``.
         ConfigError, PolicyViolation: as for :func:`plan_call`.
     """
@@ -147,14 +230,32 @@ async def plan_batch(
         raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
     if scheduled_time_unix is not None and not 0 <= scheduled_time_unix <= MAX_SCHEDULED_TIME_UNIX:
         raise InvalidInput("scheduled_time_unix must be Unix seconds (e.g. 1767225600), or omitted to start now.")
+    if target_concurrency_limit is not None and (
+        isinstance(target_concurrency_limit, bool)
+        or not isinstance(target_concurrency_limit, int)
+        or not 1 <= target_concurrency_limit <= MAX_CONCURRENCY_LIMIT
+    ):
+        raise InvalidInput(
+            f"target_concurrency_limit must be a whole number of calls at once from 1 to {MAX_CONCURRENCY_LIMIT}; "
+            f"got {target_concurrency_limit!r}."
+        )
     name = inputs.text(call_name, "call_name", inputs.MAX_CALL_NAME_CHARS) or (
         "caller-mcp batch " + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     )
+    default = check_overrides(
+        language_code=language, voice=voice_id, variables=dynamic_variables, ring_timeout_secs=ring_timeout_secs
+    )
     provider = services.provider()
     services.require(provider, "batches")
+    require_overrides(provider, default)
+    if target_concurrency_limit is not None:
+        services.require(provider, "batch_concurrency")
     total = len(recipients)
     services.caps(provider).check_size(total, batch=True)
-    checker = _Checker(services.policy(provider), *await defaults(services, business_description, scenario, principal))
+    checker = _Checker(
+        services.policy(provider), *await defaults(services, business_description, scenario, principal),
+        provider=provider, default=default,
+    )
     for start in range(0, total, PLAN_CHUNK):
         stop = min(start + PLAN_CHUNK, total)
         await anyio.to_thread.run_sync(checker.check, recipients, start, stop)
@@ -168,12 +269,30 @@ async def plan_batch(
             f"{len(errors)} of {total} recipients are invalid; nothing was sent. Fix them and "
             f"submit again:\n{listed}{more}"
         )
-    request = BatchRequest(name=name, recipients=tuple(checker.requests), scheduled_time_unix=scheduled_time_unix)
+    if len(checker.rings) > 1:
+        rings = sorted(checker.rings, key=lambda r: -1 if r is None else r)
+        raise InvalidInput(
+            f"ring_timeout_secs differs between recipients ({', '.join('none' if r is None else f'{r} s' for r in rings)}); "
+            "nothing was sent. A batch rings every recipient for the same time (the provider takes one "
+            "telephony_call_config per batch): give one ring_timeout_secs for the batch, or submit separate batches."
+        )
+    ring = next(iter(checker.rings)) if checker.rings else None
+    request = BatchRequest(
+        name=name,
+        recipients=tuple(checker.requests),
+        scheduled_time_unix=scheduled_time_unix,
+        ring_timeout_secs=ring,
+        target_concurrency_limit=target_concurrency_limit,
+    )
     scripts = sorted((s.prompt, s.first_message) for s in checker.scripts.values())
+    controls = sorted(str(s.overrides.as_dict()) for s in checker.scripts.values() if not s.overrides.empty)
+    options = [ring, target_concurrency_limit, controls] if ring or target_concurrency_limit or controls else []
 
     def digest() -> str:
-        summary = [(r.phone_number, r.script.scenario) for r in request.recipients]
-        return fingerprint([provider.name, name, scheduled_time_unix, summary, scripts])
+        summary = [(r.phone_number, r.script.scenario, r.recipient_id) for r in request.recipients] if checker.ids else [
+            (r.phone_number, r.script.scenario) for r in request.recipients
+        ]
+        return fingerprint([provider.name, name, scheduled_time_unix, summary, scripts, *options])
 
     return BatchPlan(
         provider=provider, request=request, fingerprint=await anyio.to_thread.run_sync(digest), principal=principal
@@ -182,8 +301,9 @@ async def plan_batch(
 
 def recipients_key(plan: BatchPlan) -> str:
     """What makes two batches the same for the duplicate guard: SHA-256 over the provider, the
-    recipients as a set (a number with its scenario and caller script) — not the name, the order
-    or the start time, so a resubmitted batch (a client's time-out, a second client) matches."""
+    recipients as a set (a number with its scenario and caller script, controls included) and the
+    batch's ring timeout — not the name, the order or the start time, so a resubmitted batch (a
+    client's time-out, a second client) matches."""
     digests: dict[CallerScript, str] = {}
     entries = set()
     for recipient in plan.request.recipients:
@@ -191,7 +311,8 @@ def recipients_key(plan: BatchPlan) -> str:
         if script not in digests:
             digests[script] = fingerprint([script.prompt, script.first_message, repr(script.overrides)])
         entries.add((recipient.phone_number, script.scenario, digests[script]))
-    body = json.dumps([plan.provider.name, sorted(entries)], separators=(",", ":"))
+    extra = [plan.request.ring_timeout_secs] if plan.request.ring_timeout_secs is not None else []
+    body = json.dumps([plan.provider.name, sorted(entries), *extra], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 

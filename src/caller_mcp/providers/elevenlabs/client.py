@@ -196,23 +196,36 @@ class ElevenLabsProvider:
     def batch_request(self, batch: BatchRequest) -> dict:
         """Build the JSON body of ``POST /v1/convai/batch-calling/submit`` (``003_…``).
 
+        Each recipient carries the caller's own ``id`` when given and its client data in the
+        configured script mode; the batch carries ``target_concurrency_limit`` and
+        ``telephony_call_config.ringing_timeout_secs`` when set (``shared/reference/README.md``).
         Recipients that share a script share one client-data object, so a large batch holds one
         copy per distinct script, not one per recipient.
         """
         shared: dict[int, dict[str, Any]] = {}
         recipients = []
+        mode = self._config.script_mode
         for recipient in batch.recipients:
             data = shared.get(id(recipient.script))
             if data is None:
-                data = shared[id(recipient.script)] = client_data(recipient.script)
-            recipients.append({"phone_number": recipient.phone_number, "conversation_initiation_client_data": data})
-        return {
+                data = shared[id(recipient.script)] = client_data(recipient.script, mode)
+            entry: dict[str, Any] = {"phone_number": recipient.phone_number, "conversation_initiation_client_data": data}
+            if recipient.recipient_id is not None:
+                entry = {"id": recipient.recipient_id, **entry}
+            recipients.append(entry)
+        body: dict[str, Any] = {
             "call_name": batch.name,
             "agent_id": self._config.agent_id,
             "agent_phone_number_id": self._config.agent_phone_number_id,
             "scheduled_time_unix": batch.scheduled_time_unix,
             "recipients": recipients,
         }
+        if batch.target_concurrency_limit is not None:
+            body["target_concurrency_limit"] = batch.target_concurrency_limit
+        telephony = telephony_call_config(batch.ring_timeout_secs)
+        if telephony is not None:
+            body["telephony_call_config"] = telephony
+        return body
 
     def preview_batch(self, batch: BatchRequest) -> dict[str, Any]:
         """The exact request :meth:`submit_batch` would send, without sending it (a dry run)."""
