@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--provider", choices=("elevenlabs", "talkifai"), default="elevenlabs", help="which emulator (default elevenlabs)"
     )
+    sandbox.add_argument(
+        "--webhook-url", default=None,
+        help="post signed webhooks to URL/webhooks/PROVIDER as calls end (a caller-mcp serve --transport http)",
+    )
+    sandbox.add_argument("--webhook-secret", default=None, help="the webhook signing secret (with --webhook-url)")
     from .cli_test import add_parser
 
     add_parser(sub)
@@ -173,6 +178,30 @@ def _serve_http(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_webhooks(emulator: object, provider: str, url: str, secret: str) -> object:
+    """The emulator mounted in an app whose lifespan runs its webhook sender."""
+    from contextlib import asynccontextmanager
+
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from .sandbox.webhooks import elevenlabs_sender, talkifai_sender
+
+    sender = (talkifai_sender if provider == "talkifai" else elevenlabs_sender)(emulator, url, secret)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+        async with anyio.create_task_group() as group:
+            group.start_soon(sender.run)
+            yield
+            group.cancel_scope.cancel()
+
+    app = Starlette(routes=[Mount("/", app=emulator)], lifespan=lifespan)
+    app.state.sandbox = emulator.state.sandbox  # type: ignore[attr-defined]
+    return app
+
+
 def _serve_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -188,6 +217,11 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
         what = "ElevenLabs API (xi-api-key: %s)"
     _configure_logging("INFO")
     app = create_app(api_key=args.api_key or SANDBOX_API_KEY, speed=args.speed)
+    if args.webhook_url:
+        if not args.webhook_secret:
+            print("caller-mcp: --webhook-url needs --webhook-secret (the secret the server verifies with).", file=sys.stderr)
+            return 2
+        app = _with_webhooks(app, args.provider, args.webhook_url, args.webhook_secret)
     logging.getLogger("caller_mcp").info(
         "Sandbox " + what + " on http://%s:%s. No real phone is ever dialled.",
         "<custom>" if args.api_key else SANDBOX_API_KEY,

@@ -16,6 +16,8 @@ any other.
 from __future__ import annotations
 
 import ipaddress
+
+import anyio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +94,23 @@ def transport_security(settings: Settings, host: str, port: int) -> TransportSec
     )
 
 
+def _sandbox_senders(services: Services) -> list[Any]:
+    """The webhook senders of the in-process emulators (sandbox mode with
+    ``CALLER_MCP_SANDBOX_WEBHOOK_URL`` and a webhook secret); providers that cannot be built are skipped."""
+    if not services.settings.caller_mcp_sandbox_webhook_url:
+        return []
+    senders = []
+    for name in ("elevenlabs", "talkifai"):
+        try:
+            provider = services.provider(name)
+        except ConfigError:
+            continue
+        sender = getattr(provider, "sandbox_webhooks", None)
+        if provider.sandbox and sender is not None:
+            senders.append(sender)
+    return senders
+
+
 @dataclass
 class WebApp:
     """The built HTTP application and what it was built with.
@@ -130,6 +149,10 @@ def create_app(
             authentication is configured (anyone on the network could place calls).
     """
     base = public_url(settings, host, port)
+    if not settings.caller_mcp_sandbox_webhook_url and (settings.elevenlabs_webhook_secret or settings.talkifai_webhook_secret):
+        # The in-process sandboxes push their signed webhooks to this server itself.
+        local = f"http://{_authority('127.0.0.1' if host in ('0.0.0.0', '::') else host, port)}"
+        settings = settings.model_copy(update={"caller_mcp_sandbox_webhook_url": local})
     auth = auth_config(settings, base)
     if auth is None and not is_loopback(host):
         raise ConfigError(
@@ -155,8 +178,11 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The mounted app's lifespan runs the SDK's session manager, which enters the MCP
         # server's lifespan once for the whole process (one set of services for every session).
-        async with mcp_app.router.lifespan_context(mcp_app):
+        async with mcp_app.router.lifespan_context(mcp_app), anyio.create_task_group() as background:
+            for sender in _sandbox_senders(app_services):
+                background.start_soon(sender.run)
             yield
+            background.cancel_scope.cancel()
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True})

@@ -69,6 +69,8 @@ class ElevenLabsProvider:
 
     name = "elevenlabs"
     capabilities = CAPABILITIES
+    #: In sandbox mode, the emulator's webhook sender (``sandbox/webhooks.py``), or ``None``.
+    sandbox_webhooks: Any = None
 
     def __init__(
         self,

@@ -25,19 +25,26 @@ def build(settings: Settings, *, transport: Any = None) -> TalkifaiProvider:
         ConfigError: the settings are incomplete or invalid.
     """
     config = resolve(settings)
+    emulator = None
     if transport is None and config.sandbox:
         from ...sandbox.talkifai import create_app
 
-        transport = httpx.ASGITransport(
-            app=create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed)
-        )
+        emulator = create_app(api_key=config.api_key.get_secret_value(), speed=config.sandbox_speed)
+        transport = httpx.ASGITransport(app=emulator)
     client = httpx.AsyncClient(
         base_url=config.api_base,
         transport=transport,
         timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
         headers={"user-agent": "caller-mcp"},
     )
-    return TalkifaiProvider(config, client)
+    provider = TalkifaiProvider(config, client)
+    if emulator is not None:
+        from ...sandbox.webhooks import sender_from_settings
+
+        # The in-process emulator's signed webhooks, run by `serve --transport http` (None unless
+        # CALLER_MCP_SANDBOX_WEBHOOK_URL and the provider's webhook secret are set).
+        provider.sandbox_webhooks = sender_from_settings(NAME, emulator, settings)
+    return provider
 
 
 __all__ = ["CAPABILITIES", "NAME", "TalkifaiConfig", "TalkifaiProvider", "build", "resolve"]

@@ -57,6 +57,8 @@ class TalkifaiProvider:
 
     name = "talkifai"
     capabilities = CAPABILITIES
+    #: In sandbox mode, the emulator's webhook sender (``sandbox/webhooks.py``), or ``None``.
+    sandbox_webhooks: Any = None
 
     def __init__(
         self,
