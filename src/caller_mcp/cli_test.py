@@ -27,6 +27,8 @@ CLI_SANDBOX_SPEED = 20.0
 DEFAULT_TIMEOUT_SECS = 600.0
 #: Seconds each progress read waits at most (the bar moves in between).
 READ_WAIT_SECS = 5.0
+#: Consecutive failed reads of the run after which the CLI stops waiting and reports what it has.
+MAX_READ_FAILURES = 5
 OK, FAILED, USAGE = 0, 1, 2
 
 
@@ -119,15 +121,21 @@ async def _follow(services, run_id: str, plan, args: argparse.Namespace, tqdm) -
     from .errors import CallerError
 
     deadline = services.monotonic() + args.timeout
+    failures = 0
     with tqdm(total=len(plan.units), desc=plan.suite.name, unit="call", file=sys.stderr, dynamic_ncols=True) as bar:
         while True:
             remaining = deadline - services.monotonic()
             try:
                 run = await testing.get_test_run(services, run_id, max(0.0, min(READ_WAIT_SECS, remaining)))
             except CallerError as exc:
+                failures += 1
                 print(f"caller-mcp test: reading the run failed: {exc}", file=sys.stderr)
+                if failures >= MAX_READ_FAILURES:
+                    print(f"caller-mcp test: giving up after {failures} failed reads; the report shows what is known.", file=sys.stderr)
+                    break
                 run = None
             if run is not None:
+                failures = 0
                 finished = round(run.progress * len(plan.units))
                 bar.update(finished - bar.n)
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())))

@@ -76,6 +76,9 @@ def test_usage_and_configuration_errors_exit_2_with_the_reason(tmp_path):
     keys = run_cli(tmp_path, str(EXAMPLE), env=env)
     assert keys.returncode == 2 and "Missing required environment variables" in keys.stderr
     assert "sk_only_the_key" not in keys.stderr + keys.stdout
+    talkifai = {**clean_env(tmp_path), "CALLER_MCP_PROVIDER": "talkifai", "CALLER_MCP_SANDBOX": "true"}
+    unsupported = run_cli(tmp_path, str(EXAMPLE), env=talkifai)
+    assert unsupported.returncode == 2 and "cannot run on talkifai" in unsupported.stderr
 
 
 def test_a_dry_run_checks_the_suite_and_dials_nothing(tmp_path):

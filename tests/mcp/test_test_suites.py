@@ -270,3 +270,15 @@ async def test_a_suite_whose_calls_just_went_out_as_a_batch_dials_nothing(connec
         assert (await call(client, "list_batches"))["count"] == 1
         report = await call(client, "get_test_report", run_id=renamed["run_id"])
         assert report["verdict"] == "failed" and "not dialled" in report["cases"][0]["reasons"][0]
+
+
+async def test_a_sandbox_run_from_an_earlier_process_is_reported_as_unknown_not_waited_for(connect, clock, settings):
+    async with connect() as client:
+        started = await call(client, "run_test_suite", suite=SUITE)
+    from caller_mcp.sandbox import create_app
+    import httpx
+
+    async with connect(settings, transport=httpx.ASGITransport(app=create_app(clock=clock))) as client:  # a new sandbox
+        run = await call(client, "get_test_run", run_id=started["run_id"], wait_seconds=0)
+        assert run["status"] == "outcome_unknown" and "keeps calls in memory" in run["notes"][-1]
+        assert run["counts"] == {"not_judged": 2} and "Nothing more will happen" in run["next"]

@@ -50,7 +50,9 @@ from ..domain.suites import (
     unit_verdict,
 )
 from ..domain.transcript import UNTRUSTED_NOTE, clip
-from ..errors import CallerError, ConfigError, InvalidInput, NotConfirmed, NotFound, OutcomeUnknown, ProviderStatusError
+from ..errors import (
+    CallerError, ConfigError, InvalidInput, NotConfirmed, NotFound, NotSupported, OutcomeUnknown, ProviderStatusError,
+)
 from ..ports import Provider
 from ..store.test_runs import TestRunRecord, TestUnitRecord
 from . import dialling, monitoring
@@ -183,7 +185,13 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
     """
     suite = parse_suite(text, source)
     provider = services.provider()
-    services.require(provider, "read_call")
+    try:
+        services.require(provider, "read_call")
+    except NotSupported as exc:
+        raise NotSupported(
+            f"{exc} A test suite checks each call's outcome and transcript, so it cannot run on "
+            f"{provider.name}; use a provider that reads calls back (CALLER_MCP_PROVIDER=elevenlabs, or its sandbox)."
+        ) from exc
     units = plan_units(suite)
     description, _ = await defaults(services, suite.business_description, None, principal)
     if description is None:
@@ -426,7 +434,21 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
     suite = parse_suite(run.suite_yaml, run.source)
     provider = services.provider(run.provider)
     if run.mode == "batch" and run.batch_id:
-        batch = await provider.get_batch(run.batch_id)
+        try:
+            batch = await provider.get_batch(run.batch_id)
+        except ProviderStatusError as exc:
+            if exc.status != 404:
+                raise
+            if not provider.sandbox:
+                raise NotFound(f"{provider.name} no longer knows batch {run.batch_id} of test run {run.run_id}: {exc.detail}") from exc
+            # The built-in sandbox keeps its calls in memory: a run started by an earlier process
+            # can never be read again. Say so once, instead of waiting for calls that are gone.
+            await store.update_run(
+                run.run_id, status="outcome_unknown",
+                error="The built-in sandbox keeps calls in memory and this run was started by an earlier server "
+                "process, so its unfinished calls can no longer be read.",
+            )
+            return await store.get_run(run.run_id) or run
         if any(r.call_ref for r in batch.recipients):
             await record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
         for unit, recipient in zip(units, batch.recipients):
