@@ -6,6 +6,7 @@ import sqlite3
 
 from ..errors import ConfigError
 from ..settings import Settings
+from .migrations import ForeignDatabase
 from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 from .sqlite import LOCAL_PRINCIPAL, SqliteStore
 from .threaded import ThreadedStore
@@ -21,6 +22,11 @@ def open_sqlite(settings: Settings) -> SqliteStore:
     where = settings.caller_mcp_db or "the user data directory"
     try:
         return SqliteStore(settings.database_path())
+    except ForeignDatabase as exc:
+        raise ConfigError(
+            f"Refusing the call database at {where}: {exc}. Set CALLER_MCP_DB to a new file path "
+            "or to a caller-mcp database."
+        ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(
             f"Cannot open the call database at {where}: {exc}. Set CALLER_MCP_DB to a writable file path."

@@ -6,7 +6,9 @@ rows; version 5: test runs, their units and verdicts; version 6: call overrides,
 and costs; version 7: the principal of every call and batch, a business context per principal,
 the last pushed report of a call, and the webhook events already applied; version 8: the principal
 of every test run; version 9: the provider's own call id when a webhook names it apart from the
-conversation id). ``PRAGMA user_version`` records the version a database was last opened with.
+conversation id). ``PRAGMA user_version`` records the version a database was last opened with;
+``PRAGMA application_id`` marks the file as caller-mcp's, and a file that is someone else's is
+refused before anything is written to it.
 """
 
 from __future__ import annotations
@@ -141,15 +143,80 @@ _INDEXES = (
 )
 
 
+#: ``PRAGMA application_id`` of a caller-mcp database ("CALL" in ASCII): another application's
+#: SQLite file is told apart from ours before anything is written to it.
+APPLICATION_ID = 0x43414C4C
+
+
+class ForeignDatabase(sqlite3.DatabaseError):
+    """The file is a SQLite database of another application (or of a newer caller-mcp)."""
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, one by one (so they can run inside one transaction;
+    ``executescript`` would commit first)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
+
+
+#: Every table a caller-mcp database may hold.
+OUR_TABLES = frozenset(
+    statement.split()[5] for statement in _statements(_SCHEMA + TEST_RUN_SCHEMA) if statement.startswith("CREATE TABLE")
+)
+
+
+def check_ours(db: sqlite3.Connection) -> None:
+    """Refuse a database that is not caller-mcp's, reading only (run before anything is set on it).
+
+    Ours: marked with :data:`APPLICATION_ID`; or unmarked and empty (a new file); or unmarked and
+    holding only caller-mcp's tables (made before the mark existed).
+
+    Raises:
+        ForeignDatabase: naming what was found; nothing in the file was changed.
+        sqlite3.DatabaseError: the file is not a SQLite database at all.
+    """
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    foreign = sorted(t for t in tables - OUR_TABLES if not t.startswith("sqlite_"))
+    if application_id not in (0, APPLICATION_ID) or (application_id == 0 and foreign):
+        shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
+        raise ForeignDatabase(
+            f"the file is another application's SQLite database (application_id {application_id}"
+            + (f"; tables {shown}" if shown else "")
+            + "); nothing in it was changed"
+        )
+    if version > SCHEMA_VERSION:
+        raise ForeignDatabase(
+            f"the database was written by a newer caller-mcp (schema {version}, this one knows {SCHEMA_VERSION}); "
+            "nothing in it was changed"
+        )
+
+
 def migrate(db: sqlite3.Connection) -> None:
-    """Bring ``db`` to :data:`SCHEMA_VERSION`: create what is missing, keep every row."""
-    db.executescript(_SCHEMA)
-    db.executescript(TEST_RUN_SCHEMA)
-    for table, added in {**_ADDED_COLUMNS, **TEST_RUN_COLUMNS}.items():  # databases made by earlier versions
-        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for column, kind in added:
-            if column not in columns:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-    for statement in (*_INDEXES, *TEST_RUN_INDEXES):
-        db.execute(statement)
-    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    """Bring ``db`` to :data:`SCHEMA_VERSION` in one ``BEGIN IMMEDIATE`` transaction: create what
+    is missing, keep every row, mark the file as caller-mcp's. Processes opening a new file at the
+    same moment wait for one another (without the transaction, two would add the same column).
+    Call :func:`check_ours` first."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _statements(_SCHEMA) + _statements(TEST_RUN_SCHEMA):
+            db.execute(statement)
+        for table, added in {**_ADDED_COLUMNS, **TEST_RUN_COLUMNS}.items():  # databases made by earlier versions
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in added:
+                if column not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        for statement in (*_INDEXES, *TEST_RUN_INDEXES):
+            db.execute(statement)
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

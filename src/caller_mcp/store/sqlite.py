@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from .migrations import migrate
+from .migrations import check_ours, migrate
 from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 
 #: The principal of rows written without one (stdio; loopback HTTP without authentication).
@@ -59,7 +59,8 @@ class SqliteStore(TestRunQueries):
     Args:
         path: the database file (created with its parent folder), or ``":memory:"``.
     Raises:
-        sqlite3.Error: the file cannot be opened or is not a caller-mcp database.
+        sqlite3.Error: the file cannot be opened or is not a caller-mcp database
+            (``ForeignDatabase``: another application's; it is left unchanged).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -68,6 +69,11 @@ class SqliteStore(TestRunQueries):
         self.path = str(path)
         self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
+        try:
+            check_ours(self._db)  # before WAL or the schema touch the file
+        except BaseException:
+            self._db.close()
+            raise
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         migrate(self._db)
