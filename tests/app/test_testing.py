@@ -130,3 +130,22 @@ async def test_a_batch_whose_submission_may_have_arrived_is_not_judged_never_fai
     assert listed.status == "outcome_unknown"
     report = await testing.get_test_report(services, listed.run_id)
     assert report.verdict == "not_judged" and report.cases[0].reasons[0] == "the call's outcome is unknown (it may have rung)"
+
+
+async def test_batch_recipients_are_matched_by_their_case_id_hash_repeat_ids_whatever_their_order(make_services):
+    provider = FakeProvider(capabilities=Capabilities(per_call_script=True, batches=True, read_call=True, recipient_ids=True))
+    services = make_services(provider)
+    started = await testing.start_run(services, await testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 2")))
+    (batch,) = provider.submitted
+    assert [r.recipient_id for r in batch.recipients] == ["hours#1", "hours#2"]
+    provider.batches[started.batch_id] = BatchReport(
+        batch_id=started.batch_id, name=batch.name, status="completed", total_calls_scheduled=2,
+        recipients=(  # the provider lists them in another order
+            RecipientReport(status="completed", phone_number="+15551234567", recipient_id="hours#2", call_ref="conv_2"),
+            RecipientReport(status="completed", phone_number="+15551234567", recipient_id="hours#1", call_ref="conv_1"),
+        ),
+    )
+    provider.reports["conv_1"] = [done("conv_1")]
+    provider.reports["conv_2"] = [done("conv_2", "We open at noon.")]
+    run = await testing.get_test_run(services, started.run_id)
+    assert [(u.repeat, u.conversation_id, u.verdict) for u in run.units] == [(1, "conv_1", "passed"), (2, "conv_2", "failed")]

@@ -81,7 +81,11 @@ async def test_the_example_suite_runs_and_reports_the_case_designed_to_fail(conn
         order = units[("order-pepperoni", 1)]
         assert order["verdict"] == "not_judged" and order["awaiting"] == ["the business takes the order and says what it costs"]
         assert order["provider_outcome"] == "success" and order["transcript_uri"].startswith("caller://calls/conv_")
-        assert "language (en) is not applied" in run["notes"][0]
+        assert run["notes"] == [
+            "expected_minutes is kept for a cost estimate; this provider gives none before dialling.",
+            "One batch; each recipient's id is case-id#repeat, by which results are matched to cases; at most "
+            "CALLER_MCP_TEST_CONCURRENCY calls at once (target_concurrency_limit).",
+        ]
         assert "untrusted" in run["untrusted"] and "record_verdict" in run["next"]
 
         transcript = (await client.read_resource(order["transcript_uri"])).contents[0].text
@@ -177,9 +181,12 @@ async def test_a_case_that_passed_in_the_previous_run_and_fails_now_is_a_regress
 
 async def test_a_dry_run_checks_every_unit_and_dials_nothing(connect, clock):
     async with connect() as client:
-        dry = await call(client, "run_test_suite", suite=SUITE, dry_run=True)
+        dry = await call(client, "run_test_suite", suite=SUITE.replace("repeats: 2}", "repeats: 2, language: es}"), dry_run=True)
         assert dry["status"] == "dry_run" and dry["calls"] == 2 and "run_id" not in dry
-        assert dry["request"]["body"]["recipients"][0]["phone_number"] == "+15551234567"
+        body = dry["request"]["body"]
+        first = body["recipients"][0]
+        assert (first["phone_number"], first["id"]) == ("+15551234567", "order#1") and body["target_concurrency_limit"] == 2
+        assert first["conversation_initiation_client_data"]["conversation_config_override"]["agent"]["language"] == "es"
         assert (await call(client, "get_test_report"))["runs"] == []
         refused = await error(client, "run_test_suite", suite=SUITE.replace("+15551234567", "+19005551234"))
         assert "premium" in refused.lower()

@@ -81,11 +81,15 @@ MAX_SHOWN_UNITS = 50
 MAX_HOLD_SECS = 3_600
 #: Runs listed by ``get_test_report`` without a run id.
 MAX_LISTED_RUNS = 20
-#: Settings a suite may give that this version does not send to the provider yet.
-UNSENT_SETTINGS = ("language", "voice_id", "dynamic_variables")
-MATCHING_NOTE = (
-    "Batch recipients are matched to cases by their position in the batch (the provider keeps the "
-    "submission order)."
+#: Caller settings a suite or case may give, sent with each call or batch recipient.
+CALLER_SETTINGS = ("language", "voice_id", "dynamic_variables")
+MATCHED_BY_ID = (
+    "One batch; each recipient's id is case-id#repeat, by which results are matched to cases; at most "
+    "CALLER_MCP_TEST_CONCURRENCY calls at once (target_concurrency_limit)."
+)
+MATCHED_BY_POSITION = (
+    "One batch; this provider takes no recipient ids, so results are matched to cases by their position "
+    "in the batch (the provider keeps the submission order)."
 )
 
 
@@ -196,14 +200,25 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
     description, _ = await defaults(services, suite.business_description, None, principal)
     if description is None:
         raise InvalidInput(f"{source}: give business_description in the suite (or set_business_context). {NO_DESCRIPTION_ERROR}")
-    not_applied = _unsent_settings(suite, per_recipient=not provider.capabilities.batches)
+    not_applied = _unsent_settings(suite)
     batch: dialling.BatchPlan | None = None
     calls: list[dialling.CallPlan] = []
     if provider.capabilities.batches:
-        recipients = [{"phone_number": u.to_number, "scenario": u.goal, "business_description": description} for u in units]
+        ids = provider.capabilities.recipient_ids
+        recipients = [
+            {
+                "phone_number": u.to_number, "scenario": u.goal, "business_description": description,
+                **({"id": u.key} if ids else {}),
+                **{name: value for name in CALLER_SETTINGS if (value := suite.setting(suite.case(u.case_id), name)) is not None},
+            }
+            for u in units
+        ]
+        limit = services.settings.caller_mcp_test_concurrency if provider.capabilities.batch_concurrency else None
         name = f"test suite {suite.name}"[: inputs.MAX_CALL_NAME_CHARS]
-        batch = await dialling.plan_batch(services, recipients, call_name=name, principal=principal)
-        how = MATCHING_NOTE
+        batch = await dialling.plan_batch(
+            services, recipients, call_name=name, principal=principal, target_concurrency_limit=limit
+        )
+        how = MATCHED_BY_ID if ids else MATCHED_BY_POSITION
         digest = batch.fingerprint
     else:
         services.caps(provider).check_size(len(units), batch=False)
@@ -229,22 +244,11 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
     )
 
 
-def _unsent_settings(suite: Suite, *, per_recipient: bool) -> list[str]:
-    """Notes on the caller settings the suite gives that are not sent: language, voice and
-    variables reach single calls (``per_recipient``), not yet a batch's recipients."""
-    given = defaultdict(set)
-    for case in suite.cases if not per_recipient else ():
-        for name in UNSENT_SETTINGS:
-            value = suite.setting(case, name)
-            if value is not None:
-                given[name].add(str(value) if not isinstance(value, dict) else "given")
-    notes = [
-        f"{name} ({', '.join(sorted(values))}) is not applied: batch recipients do not carry a caller {name.replace('_', ' ')} yet."
-        for name, values in given.items()
-    ]
+def _unsent_settings(suite: Suite) -> list[str]:
+    """Notes on what the suite gives that the run cannot use (no cost estimate before dialling yet)."""
     if any(suite.setting(c, "expected_minutes") is not None for c in suite.cases):
-        notes.append("expected_minutes is kept for a cost estimate; this provider gives none before dialling.")
-    return notes
+        return ["expected_minutes is kept for a cost estimate; this provider gives none before dialling."]
+    return []
 
 
 async def run_question(services: Services, plan: RunPlan) -> str | None:
@@ -451,7 +455,13 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
             return await store.get_run(run.run_id) or run
         if any(r.call_ref for r in batch.recipients):
             await record_batch_calls(store, provider.name, batch.batch_id, recipient_rows(batch.recipients, services.now()))
-        for unit, recipient in zip(units, batch.recipients):
+        by_id = {r.recipient_id: r for r in batch.recipients if r.recipient_id}
+        matched = (
+            [(u, by_id[u.key]) for u in units if u.key in by_id]
+            if all(u.key in by_id for u in units)
+            else list(zip(units, batch.recipients))  # no ids of ours: submission order
+        )
+        for unit, recipient in matched:
             if unit.final:
                 continue
             if recipient.status in FINISHED_RECIPIENT_STATUSES:

@@ -21,6 +21,9 @@ MAX_WAIT_SECS = 50.0
 #: (they cannot be encoded as UTF-8 for the provider or the store).
 _FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+#: A batch recipient id of the caller's own: sent in a request body, never in a URL, so ``#`` and
+#: ``.`` are allowed too (a test run names its recipients ``case-id#repeat``).
+_RECIPIENT_ID = re.compile(r"^[A-Za-z0-9_.#:\-]{1,128}$")
 
 
 def identifier(value: object, field: str, what: str) -> str:
@@ -31,6 +34,17 @@ def identifier(value: object, field: str, what: str) -> str:
     """
     if not isinstance(value, str) or not _ID.fullmatch(value.strip()):
         raise InvalidInput(f"{field} must be {what} (letters, digits, '_' and '-'); got {shown(value)}.")
+    return value.strip()
+
+
+def recipient_id(value: object) -> str:
+    """A batch recipient's own id, trimmed: letters, digits, ``_ - . # :``, at most 128 characters.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if not isinstance(value, str) or not _RECIPIENT_ID.fullmatch(value.strip()):
+        raise InvalidInput(f"id must be your own recipient id (letters, digits, '_', '-', '.', '#' and ':'); got {shown(value)}.")
     return value.strip()
 
 

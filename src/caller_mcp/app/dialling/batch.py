@@ -157,7 +157,7 @@ class _Checker:
                                 f"The {self.provider.name} provider does not support {CAPABILITY_WORDS['recipient_ids']}; "
                                 "leave id out."
                             )
-                        recipient_id = inputs.identifier(item.id, "id", "your own recipient id")
+                        recipient_id = inputs.recipient_id(item.id)
                         if recipient_id in self.ids:
                             raise InvalidInput(
                                 f"id {recipient_id!r} is already used by recipients[{self.ids[recipient_id]}]; ids must be unique."
