@@ -52,3 +52,30 @@ def connect(settings, sandbox_app):
             yield client
 
     return _connect
+
+
+#: Where the PostgreSQL tests run: the development and CI machines' server (trust auth).
+PG_BASE = __import__("os").environ.get("CALLER_MCP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL on a fresh, empty schema of the test server (dropped afterwards); the
+    test is skipped, saying how to run it, when no server answers."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(
+            f"PostgreSQL is not reachable at {PG_BASE} ({str(exc).strip().splitlines()[0]}). Start a server "
+            "(trust auth, database test) on 127.0.0.1:5432 — .ci/run does — or set CALLER_MCP_TEST_PG."
+        )
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield f"{PG_BASE}{'&' if '?' in PG_BASE else '?'}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
         default=None, description="elevenlabs | talkifai | sandbox; unset = by the keys."
     )
     caller_mcp_sandbox: bool = Field(default=False, description="Force the providers' sandbox emulators.")
-    caller_mcp_db: Path | None = Field(default=None, description="SQLite file; default in the user data dir.")
+    caller_mcp_db: Path | str | None = Field(
+        default=None, description="SQLite file (default in the user data dir), or postgresql://… for PostgreSQL."
+    )
     caller_mcp_log_level: str = Field(default="WARNING", description="Log level of the stderr log.")
     # Dial policy (policy.py). Lists are comma-separated in the environment.
     caller_mcp_allowed_numbers: str = Field(default="", description="Exact E.164 numbers and prefixes like +1555*.")
@@ -162,6 +164,11 @@ class Settings(BaseSettings):
         if mode not in CONFIRM_MODES:
             raise ConfigError(f"CALLER_MCP_CONFIRM must be one of {', '.join(CONFIRM_MODES)}; got {self.caller_mcp_confirm!r}.")
         return mode
+
+    def database_url(self) -> str | None:
+        """``CALLER_MCP_DB`` when it is a PostgreSQL URL (``postgresql://…``), else ``None``."""
+        value = self.caller_mcp_db
+        return value if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")) else None
 
     def database_path(self) -> Path:
         """Return the SQLite file to use: ``CALLER_MCP_DB``, else ``caller-mcp.sqlite3`` in the

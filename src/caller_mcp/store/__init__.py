@@ -33,13 +33,38 @@ def open_sqlite(settings: Settings) -> SqliteStore:
         ) from exc
 
 
+def open_postgres(url: str) -> SqliteStore:
+    """Open the PostgreSQL store at ``url`` (``CALLER_MCP_DB=postgresql://…``). Blocking.
+
+    Raises:
+        ConfigError: the server cannot be reached or the database cannot be migrated; the message
+            names the URL without its password.
+    """
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    from .postgres import PostgresStore, _without_password
+
+    try:
+        return PostgresStore(url)
+    except (psycopg.Error, PoolTimeout) as exc:
+        raise ConfigError(
+            f"Cannot open the PostgreSQL database {_without_password(url)}: {str(exc).strip() or type(exc).__name__}. "
+            "Check that the server is up and CALLER_MCP_DB names a database this user may write."
+        ) from exc
+
+
 def open_store(settings: Settings) -> ThreadedStore:
-    """The :class:`~caller_mcp.ports.Store` that ``settings`` names; nothing is opened until its
-    first operation (which raises ``ConfigError`` as :func:`open_sqlite` does)."""
+    """The :class:`~caller_mcp.ports.Store` that ``settings`` names (PostgreSQL for a
+    ``postgresql://`` ``CALLER_MCP_DB``, else SQLite); nothing is opened until its first
+    operation (which raises ``ConfigError`` as :func:`open_sqlite` or :func:`open_postgres` does)."""
+    url = settings.database_url()
+    if url is not None:
+        return ThreadedStore(lambda: open_postgres(url))
     return ThreadedStore(lambda: open_sqlite(settings))
 
 
 __all__ = [
     "LOCAL_PRINCIPAL", "BatchRecord", "BusinessContext", "CallRecord", "RetryRecord", "SqliteStore", "ThreadedStore",
-    "open_sqlite", "open_store",
+    "open_postgres", "open_sqlite", "open_store",
 ]

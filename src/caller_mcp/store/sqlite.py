@@ -63,6 +63,13 @@ class SqliteStore(TestRunQueries):
             (``ForeignDatabase``: another application's; it is left unchanged).
     """
 
+    #: The subquery that finds a recipient (``?`` number, ``?`` scenario) in a batch's
+    #: ``recipients_json`` (SQLite's JSON functions; the PostgreSQL store names its own).
+    _HAS_RECIPIENT = (
+        "SELECT 1 FROM json_each(batches.recipients_json) AS r WHERE json_extract(r.value, '$.phone_number') = ? "
+        "AND json_extract(r.value, '$.scenario') = ?"
+    )
+
     def __init__(self, path: str | Path) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -439,8 +446,7 @@ class SqliteStore(TestRunQueries):
         row = self._db.execute(
             "SELECT local_id, batch_id, created_at, updated_at, provider, status FROM batches "
             "WHERE created_at >= ? AND NOT (status = 'failed' AND batch_id IS NULL) AND EXISTS ("
-            "SELECT 1 FROM json_each(batches.recipients_json) AS r WHERE json_extract(r.value, '$.phone_number') = ? "
-            "AND json_extract(r.value, '$.scenario') = ?) ORDER BY created_at DESC LIMIT 1",
+            f"{self._HAS_RECIPIENT}) ORDER BY created_at DESC LIMIT 1",
             (since, to_number, scenario),
         ).fetchone()
         if row is None:
@@ -487,7 +493,7 @@ class SqliteStore(TestRunQueries):
                 (status, self.owner),
             ).fetchall()
             for row in rows:
-                if _writer_alive(row["pid"], row["owner"], row["created_at"]):
+                if self._writer_alive(row["pid"], row["owner"], row["created_at"]):
                     continue
                 changed += self._db.execute(
                     f"UPDATE {table} SET status = 'outcome_unknown', error = ?, updated_at = ? "
@@ -700,7 +706,14 @@ class SqliteStore(TestRunQueries):
         return BatchRecord(**dict(row)) if row else None
 
 
-def _writer_alive(pid: int | None, owner: str | None, created_at: float) -> bool:
+    @staticmethod
+    def _writer_alive(pid: int | None, owner: str | None, created_at: float) -> bool:
+        """Whether the store that wrote an in-flight row may still be working on it (see
+        :func:`writer_alive`; a store shared across machines decides otherwise)."""
+        return writer_alive(pid, owner, created_at)
+
+
+def writer_alive(pid: int | None, owner: str | None, created_at: float) -> bool:
     """Whether the store that wrote an in-flight row may still be working on it."""
     if pid is None:
         return False
