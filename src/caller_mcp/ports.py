@@ -35,7 +35,10 @@ class Capabilities:
         per_call_script: the caller's prompt and first message are sent with each call.
         batches: batch calls (submit, status, list, cancel).
         batch_retry: a batch's failed recipients can be called again.
-        read_call: a call's status, outcome and transcript can be read back.
+        read_call: a call's status, outcome and transcript can be read back by the provider's id.
+        read_dialled_call: with ``read_call``, the reference a dial or batch recipient gets is
+            that id, so the calls placed here can be read back (ElevenLabs' conversation id); False
+            when it is not (TalkifAI's room name).
         cost_estimate: a price can be estimated before dialling.
         webhooks: the provider pushes signed results.
         dial_blocks: the call-placing request is held until the callee answers (TalkifAI: up to
@@ -52,6 +55,7 @@ class Capabilities:
     batches: bool = False
     batch_retry: bool = False
     read_call: bool = False
+    read_dialled_call: bool = True
     cost_estimate: bool = False
     webhooks: bool = False
     dial_blocks: bool = False
@@ -73,6 +77,7 @@ CAPABILITY_WORDS = {
     "batches": "batch calls",
     "batch_retry": "retrying a batch's failed recipients",
     "read_call": "reading a call's status and transcript",
+    "read_dialled_call": "reading back the calls it places",
     "cost_estimate": "a cost estimate",
     "webhooks": "signed webhooks",
     "call_language": "a per-call language (language)",

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     talkifai_from_number: str | None = Field(default=None, description="Registered TalkifAI number, E.164.")
     talkifai_api_base: str = Field(default="https://api.talkifai.dev", description="Base URL of the TalkifAI API.")
     talkifai_read_timeout_secs: float = Field(default=DEFAULT_TALKIFAI_READ_TIMEOUT_SECS, gt=0, le=300)
+    # TalkifAI's batch API names the calling number by its Studio id and lists jobs per organization
+    # (openapi.json: POST /batch/create ``fromPhoneNumberId``, GET /batch/jobs ``organizationId``).
+    talkifai_from_phone_number_id: str | None = Field(default=None, description="Studio id of TALKIFAI_FROM_NUMBER.")
+    talkifai_organization_id: str | None = Field(default=None, description="TalkifAI organization id (batch list).")
+    talkifai_batch_concurrency: int = Field(default=5, ge=1, le=50, description="concurrentCallLimit of a batch.")
+    # TalkifAI redials no_answer/busy/timeout contacts itself up to maxAttempts; 1 = never redial.
+    talkifai_batch_max_attempts: int = Field(default=1, ge=1, le=10, description="maxAttempts of a batch.")
     caller_mcp_provider: str | None = Field(
         default=None, description="elevenlabs | talkifai | sandbox; unset = by the keys."
     )

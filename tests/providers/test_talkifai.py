@@ -10,7 +10,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from caller_mcp.domain.batches import BatchRecipientRequest, BatchRequest
 from caller_mcp.domain.calls import CallRequest
 from caller_mcp.domain.script import build_script
 from caller_mcp.errors import NotSupported, OutcomeUnknown, ProviderStatusError, ProviderUnreachable
@@ -202,14 +201,15 @@ async def test_preview_is_the_exact_request_without_the_key():
     assert api.requests == []
 
 
-async def test_capabilities_say_the_script_is_not_sent_and_batches_are_not_supported():
+async def test_capabilities_say_the_script_is_not_sent_its_dials_cannot_be_read_and_retry_is_not_supported():
     api = FakeApi(lambda request: httpx.Response(200, json=SEED_ANSWER))
     async with open_talkifai(api) as provider:
-        assert provider.capabilities.per_call_script is False
-        assert provider.capabilities.batches is False and provider.capabilities.read_call is False
-        batch = BatchRequest(name="b", recipients=(BatchRecipientRequest(phone_number=TO, script=CALL.script),))
-        with pytest.raises(NotSupported, match="talkifai provider does not support batch calls"):
-            await provider.submit_batch(batch)
-        with pytest.raises(NotSupported, match="talkifai"):
-            await provider.get_call("outbound_x")
+        capabilities = provider.capabilities
+        assert capabilities.per_call_script is False and capabilities.dial_blocks is True
+        assert capabilities.batches is True and capabilities.read_call is True
+        assert capabilities.read_dialled_call is False and capabilities.batch_retry is False
+        with pytest.raises(NotSupported, match="no endpoint that calls a batch's failed contacts again"):
+            await provider.retry_batch("batch_1")
+        with pytest.raises(NotSupported, match="room name, not a callId"):
+            await provider.get_call(SEED_ANSWER["room_name"])
     assert api.requests == []

@@ -152,7 +152,7 @@ async def test_the_provider_reads_every_sandbox_outcome(ringing):
     script = build_script("A pizza place.", "order a pizza")
     try:
         answered = await provider.place_call(CallRequest("+15551230000", script))
-        assert answered.status == "answered" and answered.provider_ref in app.state.sandbox.calls
+        assert answered.status == "answered" and app.state.sandbox.by_room(answered.provider_ref) is not None
         unanswered = await provider.place_call(CallRequest("+15551230002", script))
         assert unanswered.status == "no_answer"
         with pytest.raises(ProviderStatusError, match="busy"):
@@ -173,5 +173,9 @@ def test_cli_serves_the_talkifai_emulator(monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     assert cli.main(["sandbox-api", "--provider", "talkifai", "--port", "9999", "--speed", "10"]) == 0
     routes = [route.path for route in served["app"].routes]
-    assert routes == [PATH] and served["port"] == 9999 and served["host"] == "127.0.0.1"
+    assert routes == [
+        PATH, "/calls/{call_id}", "/calls/{call_id}/transcript", "/batch/create", "/batch/jobs",
+        "/batch/jobs/{job_id}", "/batch/jobs/{job_id}/cancel",
+    ]
+    assert served["port"] == 9999 and served["host"] == "127.0.0.1"
     assert served["app"].state.sandbox.api_key == SANDBOX_API_KEY

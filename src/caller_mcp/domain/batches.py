@@ -89,6 +89,8 @@ class RecipientReport:
         status: :data:`RECIPIENT_STATUSES`. provider_status: the provider's own value.
         call_ref: the provider's reference for the recipient's call (conversation id), once named.
         created_at, updated_at: Unix seconds.
+        duration_secs: the call's length in seconds, when the provider reports it per recipient.
+        error: why the recipient's call failed, in the provider's words (untrusted text).
     """
 
     status: str
@@ -98,13 +100,18 @@ class RecipientReport:
     provider_status: str | None = None
     created_at: float | None = None
     updated_at: float | None = None
+    duration_secs: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
 class BatchReport:
     """A batch as the provider reports it; ``recipients`` only from a single-batch read.
 
-    Times are Unix seconds.
+    Times are Unix seconds. ``estimated_cost`` and ``estimated_duration`` are the provider's own
+    words at submission, where it gives them (TalkifAI: ``"$3.50"``, ``"15 minutes"``).
+    ``status_breakdown`` counts recipients per status in the provider's own vocabulary, where it
+    reports one (TalkifAI's ``statusBreakdown``).
     """
 
     batch_id: str
@@ -117,6 +124,9 @@ class BatchReport:
     total_calls_dispatched: int = 0
     recipients: tuple[RecipientReport, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    estimated_cost: str | None = None
+    estimated_duration: str | None = None
+    status_breakdown: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ class CallReport:
         cost: with its unit; cost_usd: the fiat cost in USD where reported.
         batch_id, batch_recipient_id: set for a batch recipient's call.
         transcript: the spoken turns, in order.
+        recording_url: where the provider keeps the call's audio, when it says (TalkifAI's
+            ``recordingUrl``).
     """
 
     provider_ref: str
@@ -160,6 +162,7 @@ class CallReport:
     batch_id: str | None = None
     batch_recipient_id: str | None = None
     transcript: tuple[Turn, ...] = ()
+    recording_url: str | None = None
 
     @property
     def final(self) -> bool:

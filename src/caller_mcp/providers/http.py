@@ -181,6 +181,9 @@ class HttpApi:
         auth_headers: sent with every request (the key lives only here).
         secret: masked in every message built from an answer.
         read_timeout_secs: the client's read timeout, for the retry budget.
+        dial_read_timeout_secs: the read timeout of call-placing requests, when they need a longer
+            one than the client's (TalkifAI's outbound call blocks until answered: 65 s). Such
+            requests are never retried once sent, so it does not count against the retry budget.
         hints: what to do about an error status, by status.
         sleep, random: the backoff's clock and jitter source (tests pass their own).
     """
@@ -191,6 +194,7 @@ class HttpApi:
     secret: str | None
     read_timeout_secs: float
     hints: Mapping[int, str] = field(default_factory=dict)
+    dial_read_timeout_secs: float | None = None
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     random: Callable[[], float] = random.random
 
@@ -203,6 +207,7 @@ class HttpApi:
         params: dict[str, Any] | None = None,
         places_call: bool = False,
         parse: Callable[[Any], T] | None = None,
+        hints: Mapping[int, str] | None = None,
     ) -> Any:
         """Send one request, retrying only where that cannot dial twice, and return the JSON answer.
 
@@ -219,7 +224,8 @@ class HttpApi:
         - reads and cancels (``places_call=False``): also read timeouts, dropped connections, 5xx.
 
         A call-placing request (``places_call=True``) that may have reached the provider is never
-        retried: it raises :class:`OutcomeUnknown`.
+        retried: it raises :class:`OutcomeUnknown`. ``hints`` replaces the API's own hints for
+        this request (an endpoint whose 404 means something else).
 
         Returns:
             The decoded JSON answer (``None`` for an empty 2xx body of a non-dialling request).
@@ -233,12 +239,18 @@ class HttpApi:
         if body is not None:
             content = body if isinstance(body, bytes) else encode_json(body)
             headers["content-type"] = "application/json"
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if places_call and self.dial_read_timeout_secs is not None:
+            default = self.client.timeout
+            timeout = httpx.Timeout(default.read, connect=default.connect, read=self.dial_read_timeout_secs)
         deadline = time.monotonic() + TOTAL_BUDGET_SECS
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self.client.request(method, path, content=content, params=params, headers=headers)
+                response = await self.client.request(
+                    method, path, content=content, params=params, headers=headers, timeout=timeout
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if await self._may_retry(attempt, deadline, None):
                     continue
@@ -273,7 +285,7 @@ class HttpApi:
                     "to a request that places calls: the call may or may not have been placed."
                 )
             if status >= 400:
-                raise status_error(response, self.display, self.hints, self.secret)
+                raise status_error(response, self.display, self.hints if hints is None else hints, self.secret)
             try:
                 return await decode_json(response.content, parse)
             except orjson.JSONDecodeError as exc:

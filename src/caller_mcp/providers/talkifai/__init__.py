@@ -34,7 +34,9 @@ def build(settings: Settings, *, transport: Any = None) -> TalkifaiProvider:
     client = httpx.AsyncClient(
         base_url=config.api_base,
         transport=transport,
-        timeout=httpx.Timeout(config.read_timeout_secs, connect=config.connect_timeout_secs),
+        # Reads use the general read timeout; the outbound call, which blocks until answered,
+        # gets config.read_timeout_secs per request (HttpApi.dial_read_timeout_secs).
+        timeout=httpx.Timeout(config.reads_timeout_secs, connect=config.connect_timeout_secs),
         headers={"user-agent": "caller-mcp"},
     )
     provider = TalkifaiProvider(config, client)
