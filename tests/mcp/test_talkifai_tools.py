@@ -119,13 +119,6 @@ async def test_refused_and_busy_calls_are_recorded_failed_with_talkifais_words(t
     assert row["status"] == "failed" and row["provider"] == "talkifai"
 
 
-async def test_submit_batch_on_talkifai_is_not_supported(talkifai_settings):
-    async with Client(build_server(talkifai_settings), raise_exceptions=True) as client:
-        result = await call(client, "submit_batch", recipients=["+15551230000"], business_description=PIZZA)
-    assert result.is_error
-    assert "talkifai provider does not support batch calls" in text(result)
-
-
 async def test_elevenlabs_answer_is_unchanged_by_the_talkifai_wording(tmp_path):
     settings = Settings(_env_file=None, caller_mcp_db=tmp_path / "db", caller_mcp_sandbox_speed=1000)
     async with Client(build_server(settings), raise_exceptions=True) as client:

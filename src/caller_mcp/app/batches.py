@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..domain import inputs
 from ..domain.batches import BatchReport, progress, status_counts
 from ..domain.caps import iso
-from ..errors import InvalidInput, NotFound, ProviderError, ProviderStatusError
+from ..errors import CallerError, InvalidInput, NotFound, ProviderStatusError
 from ..ports import Provider
 from .recording import recipient_rows, record_batch_calls
 from .results import BatchListResult, BatchStatusResult, BatchSummary, CancelBatchResult, RecipientResult
@@ -17,6 +17,13 @@ MAX_RECIPIENT_PAGE = 100
 #: Most batches ``list_batches`` returns, and the provider's page size when it pages.
 MAX_BATCH_LIST = 500
 WORKSPACE_PAGE_SIZE = 100
+
+
+async def batch_provider(services: Services, batch_id: object) -> Provider:
+    """The provider of a batch: the one that submitted it, when this server did (its store row names
+    it), else the default provider."""
+    local = await services.store.get_batch(batch_id) if isinstance(batch_id, str) else None
+    return services.provider(local.provider if local is not None else None)
 
 
 async def read_batch(services: Services, provider: Provider, method: str, batch_id: str) -> BatchReport:
@@ -61,7 +68,7 @@ async def get_batch_status(
         raise InvalidInput("offset must be 0 or more (the next_offset of the previous answer).")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RECIPIENT_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_RECIPIENT_PAGE}.")
-    provider = services.provider()
+    provider = await batch_provider(services, batch_id)
     services.require(provider, "batches")
     batch = await read_batch(services, provider, "get_batch", batch_id)
     counts = status_counts(batch.recipients)
@@ -83,12 +90,15 @@ async def get_batch_status(
         scheduled_time_unix=batch.scheduled_time_unix,
         last_updated_at_unix=int(batch.last_updated_at) if batch.last_updated_at is not None else None,
         counts=counts,
+        provider_counts=batch.status_breakdown or None,
         recipients=[
             RecipientResult(
                 phone_number=r.phone_number,
                 id=r.recipient_id if r.recipient_id in own_ids else None,
                 status=r.status,
                 conversation_id=r.call_ref,
+                provider_status=r.provider_status if r.provider_status not in (None, r.status) else None,
+                error=r.error,
             )
             for r in page
         ],
@@ -146,7 +156,7 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
             if not page.cursor or page.cursor == cursor:
                 break
             cursor = page.cursor
-    except ProviderError as exc:
+    except CallerError as exc:  # unreachable, refused, or not configured (TALKIFAI_ORGANIZATION_ID)
         warning = f"The provider's batch list could not be read ({exc}); showing this server's records only."
     entries: list[tuple[float, BatchSummary]] = []
     seen: set[str] = set()
@@ -167,6 +177,7 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
             created_at=iso(created) if created else None,
             submitted_here=local is not None,
             local_id=local.local_id if local else None,
+            provider=provider.name,
         )
         entries.append((created, summary))
     for local in await store.list_batches(limit, principal=principal):
@@ -181,6 +192,7 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
             submitted_here=True,
             local_id=local.local_id,
             error=local.error,
+            provider=local.provider,
         )
         entries.append((local.created_at, summary))
     entries.sort(key=lambda item: item[0], reverse=True)
@@ -199,7 +211,7 @@ async def cancel_batch(services: Services, batch_id: str) -> CancelBatchResult:
     Raises:
         InvalidInput, NotFound, NotSupported, ConfigError, ProviderError: as for :func:`get_batch_status`.
     """
-    provider = services.provider()
+    provider = await batch_provider(services, batch_id)
     services.require(provider, "batches")
     batch = await read_batch(services, provider, "cancel_batch", batch_id)
     await services.store.update_batch_status(batch.batch_id, batch.status)

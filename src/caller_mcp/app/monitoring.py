@@ -3,6 +3,7 @@ whole transcript, and the local call history."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from ..domain import inputs
@@ -24,6 +25,9 @@ POLL_BACKOFF = 1.5
 MAX_POLL_DELAY_SECS = 5.0
 #: Longest local call history ``list_calls`` returns.
 MAX_LIST_LIMIT = 200
+#: The local call ids ``place_call`` gives (``call_`` + 20 hex digits); another ``call_…`` id may
+#: be a provider's (TalkifAI's callIds look like ``call_abc123``).
+LOCAL_CALL_ID = re.compile(r"call_[0-9a-f]{20}")
 #: ``progress(elapsed_secs, total_secs, message)``: how a wait reports progress (MCP notifications).
 ProgressFn = Callable[[float, float, str], Awaitable[None]]
 
@@ -37,12 +41,19 @@ async def _locate(services: Services, call_id: object) -> tuple[CallRecord | Non
     """
     key = inputs.identifier(call_id, "call_id", "a call_id from place_call or list_calls, or a conversation_id")
     record = await services.store.find_call(key)
-    if record is None and key.startswith("call_"):
+    if record is None and key.startswith("call_") and (LOCAL_CALL_ID.fullmatch(key) or not _reads_foreign_ids(services)):
         raise NotFound(
             f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
             "or a conversation_id from get_batch_status."
         )
     return record, (record.conversation_id if record is not None else key)
+
+
+def _reads_foreign_ids(services: Services) -> bool:
+    """Whether the default provider reads calls by ids its dials do not give (TalkifAI's callId,
+    ``call_…``, from a webhook or Studio), so an unknown ``call_…`` id may be one of those."""
+    capabilities = services.provider().capabilities
+    return capabilities.read_call and not capabilities.read_dialled_call
 
 
 async def _read(provider: Provider, provider_ref: str, *, known: bool) -> CallReport | None:
@@ -110,9 +121,11 @@ async def get_call(
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
         answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
         return answer
-    if record is not None and not provider.capabilities.read_call:
-        # A provider that cannot read calls back (TalkifAI: nothing documents how its room_name
-        # maps to a call id): its webhooks are the only news; wait for one, then the local record.
+    if record is not None and not (provider.capabilities.read_call and provider.capabilities.read_dialled_call):
+        # A provider that cannot read calls, or whose dials give a reference it cannot be read by
+        # (TalkifAI: the room_name; GET /calls/{callId} needs a callId, and nothing documents how one
+        # maps to the other): its webhooks are the only news; wait for one, then the local record,
+        # saying what it does and does not hold.
         listening = provider.name in services.webhooks_received
         while listening and (now := services.monotonic()) < deadline and not (pushed is not None and pushed.final):
             if progress is not None:
@@ -124,11 +137,7 @@ async def get_call(
             return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
         answer = _record_result(services, provider, record)
         answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
-        answer.error = (
-            f"{provider.name} cannot be asked about this call (its reference {provider_ref} is not a call id "
-            "it can be read by): this is the local record of what the dial answered; no later status, duration "
-            "or transcript is known until its webhooks reach this server (serve --transport http)."
-        )
+        answer.error = unreadable_call_note(provider, record, provider_ref)
         return answer
     services.require(provider, "read_call")
     while True:
@@ -170,6 +179,30 @@ async def get_call(
 def _pushed(record: CallRecord | None) -> CallReport | None:
     """The report the provider's webhooks pushed for ``record``, if any."""
     return report_from_json(record.report_json) if record is not None else None
+
+
+def unreadable_call_note(provider: Provider, record: CallRecord, provider_ref: str) -> str:
+    """What a ``get_call`` answer says about a call its provider cannot be asked about (see
+    :func:`get_call`): what is known from the dial or the batch, what is not, and why."""
+    if not provider.capabilities.read_call:
+        return (
+            f"{provider.name} cannot be asked about this call (its reference {provider_ref} is not a call id "
+            "it can be read by): this is the local record of what the dial answered; no later status, "
+            "duration or transcript is known until its webhooks reach this server (serve --transport http)."
+        )
+    known = (
+        f"the batch contact's status ({record.provider_status or record.status}) as get_batch_status last read it"
+        if record.batch_id
+        else f"the dial's answer ({record.status}: the callee {'answered' if record.status == 'answered' else 'did not answer' if record.status == 'no_answer' else 'was not reached'})"
+    )
+    return (
+        f"This is the local record of the call: {provider.name} reads calls only by a callId, which its "
+        f"outbound call and batch contacts do not give (they give the room name {provider_ref}, and nothing "
+        f"documents how one maps to the other). Known: {known}. Not known: how the call went after that, "
+        "its duration, end, transcript, recording and cost. A callId from a "
+        f"{provider.name} webhook or Studio can be passed to get_call to read that call; its webhooks update "
+        "this record once they reach this server (serve --transport http)."
+    )
 
 
 def _record_result(services: Services, provider: Provider, record: CallRecord) -> CallResult:
@@ -221,6 +254,7 @@ def _report_result(
         transcript_turns=len(report.transcript),
         transcript_truncated=truncated,
         transcript_uri=f"caller://calls/{shown_id}/transcript" if report.transcript else None,
+        recording_url=report.recording_url,
         untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
         waited_secs=waited,
         **services.answered_by(provider),
@@ -238,6 +272,8 @@ async def transcript(services: Services, call_id: str) -> str:
     if provider_ref is None:
         return f"Call {key} has no conversation (status {record.status if record else 'unknown'}): nothing was said.\n"
     provider = services.provider(record.provider if record is not None else None)
+    if record is not None and provider.capabilities.read_call and not provider.capabilities.read_dialled_call:
+        return f"Call {key} has no transcript here. {unreadable_call_note(provider, record, provider_ref)}\n"
     services.require(provider, "read_call")
     report = await _read(provider, provider_ref, known=record is not None)
     if report is None:

@@ -79,7 +79,8 @@ class SubmitBatchResult(BaseModel):
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
     duplicate_of: str | None = Field(default=None, description="Set when not submitted again: the earlier batch.")
-    message: str | None = None
+    estimate: str | None = Field(default=None, description="The provider's cost and duration estimate, in its words.")
+    message: str | None = Field(default=None, description="Why not submitted again; what the provider does not take.")
     note: str | None = None
 
 
@@ -90,6 +91,8 @@ class RecipientResult(BaseModel):
     id: str | None = Field(default=None, description="The recipient id given to submit_batch.")
     status: str
     conversation_id: str | None = None
+    provider_status: str | None = Field(default=None, description="The provider's own status, where it differs.")
+    error: str | None = None
 
 
 class BatchStatusResult(BaseModel):
@@ -104,6 +107,7 @@ class BatchStatusResult(BaseModel):
     scheduled_time_unix: int | None = Field(default=None, description="When the batch starts (started), Unix seconds.")
     last_updated_at_unix: int | None = Field(default=None, description="The provider's last change to the batch, Unix seconds.")
     counts: dict[str, int] = Field(description="Recipients per status; statuses with none are left out.")
+    provider_counts: dict[str, int] | None = Field(default=None, description="The provider's own breakdown (TalkifAI).")
     recipients: list[RecipientResult]
     recipients_matching: int
     next_offset: int | None = None
@@ -124,6 +128,7 @@ class BatchSummary(BaseModel):
     submitted_here: bool
     local_id: str | None = None
     error: str | None = None
+    provider: str | None = None
 
 
 class BatchListResult(BaseModel):
@@ -235,6 +240,7 @@ class CallResult(BaseModel):
     transcript_turns: int = 0
     transcript_truncated: bool = False
     transcript_uri: str | None = None
+    recording_url: str | None = Field(default=None, description="Where the provider keeps the audio.")
     untrusted: str | None = None
     waited_secs: float = 0
     error: str | None = None

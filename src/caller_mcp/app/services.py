@@ -125,12 +125,15 @@ class Services:
         """Refuse a use case the provider cannot serve.
 
         Raises:
-            NotSupported: naming the provider and what it lacks.
+            NotSupported: naming the provider, what it lacks and, where the provider says
+                (``unsupported_advice``), what to do instead.
         """
         missing = provider.capabilities.missing(*capabilities)
         if missing:
             lacks = ", ".join(CAPABILITY_WORDS.get(name, name) for name in missing)
-            raise NotSupported(f"The {provider.name} provider does not support {lacks}.")
+            advice = getattr(provider, "unsupported_advice", {})
+            extra = "".join(f" {advice[name]}" for name in missing if name in advice)
+            raise NotSupported(f"The {provider.name} provider does not support {lacks}.{extra}")
 
     @staticmethod
     def note(provider: Provider) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from ...domain import inputs
-from ...domain.batches import BatchRecipientRequest, BatchRequest
+from ...domain.batches import BatchRecipientRequest, BatchReport, BatchRequest
 from ...domain.caps import CAP_WINDOW_SECS
 from ...domain.overrides import NO_OVERRIDES, CallOverrides
 from ...domain.overrides import overrides as check_overrides
@@ -26,7 +26,9 @@ from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..recording import recorded
 from ..results import RecipientInput, SubmitBatchResult
 from ..services import LOCAL_PRINCIPAL, Services
-from .common import LOCAL_BATCH_PREFIX, MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind, require_overrides
+from .common import (
+    LOCAL_BATCH_PREFIX, MAX_LISTED_ERRORS, check_hourly, fingerprint, guard_since, kind, require_overrides, script_not_sent,
+)
 
 #: Recipients shown in a batch dry run's request; the rest are counted.
 MAX_DRY_RUN_RECIPIENTS = 3
@@ -206,9 +208,12 @@ async def plan_batch(
     dynamic_variables: dict | None = None,
     ring_timeout_secs: int | None = None,
     target_concurrency_limit: int | None = None,
+    provider_name: str | None = None,
 ) -> BatchPlan:
     """Check every recipient and build the batch request; nothing is written or sent.
     Descriptions and scenarios default to ``principal``'s business context.
+
+    ``provider_name`` picks the provider (default: ``CALLER_MCP_PROVIDER``'s).
 
     Sizes are checked before any per-recipient work. The recipients are checked on a worker
     thread, :data:`PLAN_CHUNK` at a time, so the event loop keeps answering meanwhile; after
@@ -247,7 +252,7 @@ async def plan_batch(
     default = check_overrides(
         language_code=language, voice=voice_id, variables=dynamic_variables, ring_timeout_secs=ring_timeout_secs
     )
-    provider = services.provider()
+    provider = services.provider(provider_name)
     services.require(provider, "batches")
     require_overrides(provider, default)
     if target_concurrency_limit is not None:
@@ -380,8 +385,10 @@ async def submit_batch(
     if dry_run:
         await check_hourly(services, provider, dials, batch=True)
         preview = provider.preview_batch(request)
-        shown = preview["body"]["recipients"]
-        preview["body"]["recipients"] = shown[:MAX_DRY_RUN_RECIPIENTS]
+        # The body's list of recipients: ElevenLabs' "recipients", TalkifAI's "contacts".
+        key = next(k for k, v in preview["body"].items() if isinstance(v, list))
+        shown = preview["body"][key]
+        preview["body"][key] = shown[:MAX_DRY_RUN_RECIPIENTS]
         preview["recipients_not_shown"] = max(0, len(shown) - MAX_DRY_RUN_RECIPIENTS)
         return SubmitBatchResult(
             name=request.name,
@@ -390,6 +397,7 @@ async def submit_batch(
             scheduled_time_unix=request.scheduled_time_unix,
             dry_run=True,
             request=preview,
+            message=script_not_sent(provider) or None,
             **services.answered_by(provider),
         )
     if not confirmed:
@@ -429,5 +437,15 @@ async def submit_batch(
         status=created.status,
         total_calls_scheduled=created.total_calls_scheduled or dials,
         scheduled_time_unix=created.scheduled_time_unix if created.scheduled_time_unix else request.scheduled_time_unix,
+        estimate=_estimate(created),
+        message=script_not_sent(provider) or None,
         **services.answered_by(provider),
     )
+
+
+def _estimate(created: BatchReport) -> str | None:
+    """The provider's own estimate of a batch's cost and duration, as it worded them."""
+    parts = [f"cost {created.estimated_cost}" if created.estimated_cost else "",
+             f"duration {created.estimated_duration}" if created.estimated_duration else ""]
+    shown = " and ".join(p for p in parts if p)
+    return f"The provider estimates {shown}." if shown else None

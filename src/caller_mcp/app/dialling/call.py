@@ -77,6 +77,7 @@ async def plan_call(
     dynamic_variables: dict | None = None,
     ring_timeout_secs: int | None = None,
     principal: str = LOCAL_PRINCIPAL,
+    provider_name: str | None = None,
 ) -> CallPlan:
     """Check one call and build its request; nothing is written or sent.
 
@@ -84,6 +85,8 @@ async def plan_call(
         language, voice_id, dynamic_variables, ring_timeout_secs: the call's controls
             (:mod:`caller_mcp.domain.overrides`); ``None`` = the agent's own.
         principal: who asks; the description and scenario default to its business context.
+        provider_name: the provider (default: ``CALLER_MCP_PROVIDER``'s); the dial policy, caps
+            and guards are the same for every provider.
     Raises:
         InvalidInput: bad number (seed 002's E.164 text), no description
             (``Provide a business description first.``), or a bad control (named).
@@ -98,7 +101,7 @@ async def plan_call(
     controls = check_overrides(
         language_code=language, voice=voice_id, variables=dynamic_variables, ring_timeout_secs=ring_timeout_secs
     )
-    provider = services.provider()
+    provider = services.provider(provider_name)
     require_overrides(provider, controls)
     services.policy(provider).check(to_number)
     request = CallRequest(to_number=to_number, script=build_script(description, goal, controls))

@@ -8,7 +8,7 @@ from ...domain.batches import RETRIED_RECIPIENT_STATUSES, BatchReport
 from ...domain.caps import CAP_WINDOW_SECS
 from ...errors import CallerError, NotConfirmed, PolicyViolation
 from ...ports import Provider
-from ..batches import read_batch
+from ..batches import batch_provider, read_batch
 from ..recording import recorded
 from ..results import RetryBatchResult
 from ..services import Services
@@ -42,7 +42,7 @@ async def plan_retry(services: Services, batch_id: str) -> RetryPlan:
         NotSupported: the provider cannot retry batches.
         InvalidInput, NotFound, ConfigError, ProviderError: as for ``get_batch_status``.
     """
-    provider = services.provider()
+    provider = await batch_provider(services, batch_id)
     services.require(provider, "batches", "batch_retry")
     batch = await read_batch(services, provider, "get_batch", batch_id)
     numbers = [r.phone_number or "" for r in batch.recipients if r.status in RETRIED_RECIPIENT_STATUSES]
