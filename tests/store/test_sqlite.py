@@ -343,3 +343,19 @@ def test_three_processes_reserving_the_same_numbers_reserve_each_number_exactly_
     assert rows(db_path, "SELECT to_number, count(*) FROM calls GROUP BY to_number ORDER BY to_number") == [
         (number, 1) for number in numbers
     ]
+
+
+def test_batch_calls_of_two_providers_with_the_same_reference_keep_a_row_each(tmp_path):
+    from caller_mcp.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "db")
+    try:
+        row = {"conversation_id": "ref_1", "to_number": "+15551230000", "scenario": "s", "status": "done",
+               "provider_status": "completed", "created_at": 1.0}
+        store.record_batch_calls("batch_a", "elevenlabs", [row])
+        store.record_batch_calls("batch_b", "talkifai", [{**row, "provider_status": "busy", "status": "failed"}])
+        calls = {c.provider: c for c in store.list_calls(10)}
+        assert calls["elevenlabs"].call_id == "ref_1" and calls["elevenlabs"].status == "done"
+        assert calls["talkifai"].call_id == "talkifai_ref_1" and calls["talkifai"].provider_status == "busy"
+    finally:
+        store.close()

@@ -19,6 +19,7 @@ from ..domain.calls import CallReport
 from ..errors import CallerError, OutcomeUnknown
 from ..ports import Store
 from ..store import CallRecord
+from ..store.sqlite import batch_call_id
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ async def remember_report(store: Store, provider: str, record: CallRecord | None
                 }
             ],
         )
-        record = await store.get_call(report.provider_ref)
+        record = await store.get_call(batch_call_id(provider, report.provider_ref))
     if record is not None:
         await store.record_provider_report(
             record.call_id,

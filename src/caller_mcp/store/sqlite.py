@@ -11,7 +11,9 @@ provider); then, once the provider reports on the call, its normalised status (`
 ``ringing``, ``in_progress``, ``processing``, ``done``, ``failed`` — a call that rang but did not
 connect has a conversation id), with the provider's own value in ``provider_status``.
 A batch recipient's call is recorded once the provider names its conversation; its ``call_id``
-is the conversation id and ``batch_id`` says which batch it belongs to.
+is :func:`batch_call_id` of it (unique per provider) and ``batch_id`` says which batch it belongs
+to. A placed call's row is keyed by its local id; the reference its provider answered is stored as
+given, never refused (an outcome is never lost to a constraint).
 Batch statuses: ``submitting`` (intent), then the provider's own (``pending``, ``in_progress``,
 ``completed``, ``failed``, ``cancelled``), or ``failed`` / ``outcome_unknown`` as for calls.
 """
@@ -363,7 +365,7 @@ class SqliteStore(TestRunQueries):
                 "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
                 "business_description, status, provider_status, conversation_id, batch_id, recipient_id, overrides, "
                 "principal) "
-                "VALUES (:conversation_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
+                "VALUES (:call_id, :created_at, :now, :provider, :to_number, :scenario, '', :status, "
                 ":provider_status, :conversation_id, :batch_id, :recipient_id, :overrides, "
                 ":principal) "
                 "ON CONFLICT (call_id) DO UPDATE SET status = excluded.status, "
@@ -371,13 +373,14 @@ class SqliteStore(TestRunQueries):
                 "scenario = CASE WHEN calls.scenario = '' THEN excluded.scenario ELSE calls.scenario END, "
                 "recipient_id = COALESCE(calls.recipient_id, excluded.recipient_id), "
                 "overrides = COALESCE(calls.overrides, excluded.overrides) "
-                "WHERE calls.provider_status IS NOT excluded.provider_status "
+                "WHERE calls.provider = excluded.provider AND (calls.provider_status IS NOT excluded.provider_status "
                 "OR (calls.scenario = '' AND excluded.scenario != '') "
-                "OR (calls.recipient_id IS NULL AND excluded.recipient_id IS NOT NULL)",
+                "OR (calls.recipient_id IS NULL AND excluded.recipient_id IS NOT NULL))",
                 [
                     {
                         "recipient_id": None, "overrides": None, **c, "now": now, "provider": provider,
                         "batch_id": batch_id, "principal": batch[0] if batch else None,
+                        "call_id": batch_call_id(provider, c["conversation_id"]),
                     }
                     for c in calls
                 ],
@@ -711,6 +714,13 @@ class SqliteStore(TestRunQueries):
         """Whether the store that wrote an in-flight row may still be working on it (see
         :func:`writer_alive`; a store shared across machines decides otherwise)."""
         return writer_alive(pid, owner, created_at)
+
+
+def batch_call_id(provider: str, conversation_id: str) -> str:
+    """The local id of a batch recipient's call: ElevenLabs' conversation id itself (as since the
+    first release); another provider's reference prefixed with its name (``talkifai_outbound_…``),
+    so two providers' references never share a row."""
+    return conversation_id if provider == "elevenlabs" else f"{provider}_{conversation_id}"
 
 
 def writer_alive(pid: int | None, owner: str | None, created_at: float) -> bool:
