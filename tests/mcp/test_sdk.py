@@ -119,7 +119,7 @@ async def test_a_misspelt_argument_is_refused_naming_it_and_the_accepted_ones_an
     assert result.is_error
     message = text(result)
     assert "unknown argument goal;" in message
-    assert "place_call accepts allow_redial, business_description, dry_run, dynamic_variables, language, ring_timeout_secs, scenario, to_number, voice_id" in message
+    assert "place_call accepts allow_redial, business_description, dry_run, dynamic_variables, language, provider, ring_timeout_secs, scenario, to_number, voice_id" in message
     assert "Nothing was done." in message
     assert sandbox_app.state.sandbox.calls == {}
     assert SqliteStore(db_path).list_calls() == []
@@ -131,7 +131,7 @@ async def test_a_misspelt_argument_is_refused_naming_it_and_the_accepted_ones_an
     [
         ("submit_batch", {"recipients": ["+15551230000"], "business_description": PIZZA, "goals": "x", "name": "y"},
          "unknown arguments goals, name; submit_batch accepts allow_resubmit, business_description, call_name, dry_run, "
-         "dynamic_variables, language, recipients, ring_timeout_secs, scenario, scheduled_time_unix, "
+         "dynamic_variables, language, provider, recipients, ring_timeout_secs, scenario, scheduled_time_unix, "
          "target_concurrency_limit, voice_id"),
         ("get_call", {"call_id": "call_1", "wait": 5}, "unknown argument wait; get_call accepts call_id, wait_seconds"),
         ("list_batches", {"limit": 5, "cursor": "x"}, "unknown argument cursor; list_batches accepts limit"),

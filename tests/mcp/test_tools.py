@@ -36,12 +36,14 @@ async def test_tools_list_has_every_tool_with_annotations_and_descriptions(conne
     assert "REAL, paid phone call" in by_name["place_call"].description
     assert set(by_name["place_call"].input_schema["properties"]) == {
         "to_number", "business_description", "scenario", "language", "voice_id", "dynamic_variables",
-        "ring_timeout_secs", "allow_redial", "dry_run"
+        "ring_timeout_secs", "provider", "allow_redial", "dry_run"
     }
     assert set(by_name["submit_batch"].input_schema["properties"]) == {
         "recipients", "call_name", "business_description", "scenario", "scheduled_time_unix", "language", "voice_id",
-        "dynamic_variables", "ring_timeout_secs", "target_concurrency_limit", "dry_run", "allow_resubmit",
+        "dynamic_variables", "ring_timeout_secs", "target_concurrency_limit", "provider", "dry_run", "allow_resubmit",
     }
+    for name in ("place_call", "submit_batch"):  # tiny: tools/list is paid in every conversation
+        assert by_name[name].input_schema["properties"]["provider"]["enum"] == ["elevenlabs", "talkifai"]
 
 
 async def test_tools_list_fits_in_12000_characters(connect):

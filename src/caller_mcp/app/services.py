@@ -16,7 +16,7 @@ from anyio.abc import TaskGroup
 
 from ..domain.caps import Caps
 from ..domain.policy import DialPolicy
-from ..errors import NotSupported
+from ..errors import ConfigError, NotSupported
 from ..ports import CAPABILITY_WORDS, Provider, Store
 from ..settings import SANDBOX_NOTE, Settings
 from ..store import LOCAL_PRINCIPAL  # noqa: F401 - re-exported: the app's default principal
@@ -109,10 +109,20 @@ class Services:
             ConfigError: unknown name, or incomplete or invalid settings for it.
         """
         # Rows written by the first release name the sandbox as their provider: it was ElevenLabs'.
-        key = self.settings.default_provider() if name in (None, "sandbox") else name
+        default = self.settings.default_provider()
+        key = default if name in (None, "sandbox") else name
         if key not in self._providers:
             self._providers[key] = self.make_provider(key)
-        return self._providers[key]
+        provider = self._providers[key]
+        if key != default and provider.sandbox and not self.provider(default).sandbox:
+            # Real calls by default, and a second provider named with none of its settings: its
+            # emulator must not answer for it as if it had dialled.
+            raise ConfigError(
+                f"The {key} provider is not configured (its variables are unset, so only its sandbox could "
+                f"answer) while {default} places real calls. Set its variables (README, Configuration) to use "
+                "both, or leave provider out."
+            )
+        return provider
 
     def remember_poll(self, batch_id: str, signature: tuple[Any, ...]) -> None:
         """Remember the ``signature`` of what a batch's status poll recorded (see :attr:`polled`)."""

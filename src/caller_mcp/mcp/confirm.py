@@ -104,6 +104,7 @@ async def plan_call(
     voice_id: str | None = None,
     dynamic_variables: dict[str, Any] | None = None,
     ring_timeout_secs: int | None = None,
+    provider: str | None = None,
 ) -> Planned[dialling.CallPlan]:
     """Resolver: plan ``place_call`` once (checks and the exact request)."""
     if (refusal := write_refusal(ctx, "place calls")) is not None:
@@ -112,7 +113,7 @@ async def plan_call(
         plan = await dialling.plan_call(
             services_of(ctx), to_number, business_description, scenario,
             language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
-            ring_timeout_secs=ring_timeout_secs, principal=principal_of(ctx),
+            ring_timeout_secs=ring_timeout_secs, principal=principal_of(ctx), provider_name=provider,
         )
         return Planned(plan=plan)
     except CallerError as exc:
@@ -142,6 +143,7 @@ async def plan_batch(
     dynamic_variables: dict[str, Any] | None = None,
     ring_timeout_secs: int | None = None,
     target_concurrency_limit: int | None = None,
+    provider: str | None = None,
 ) -> Planned[dialling.BatchPlan]:
     """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request), off
     the event loop, reporting progress per chunk of recipients checked."""
@@ -158,6 +160,7 @@ async def plan_batch(
             principal=principal_of(ctx), progress=progress,
             language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
             ring_timeout_secs=ring_timeout_secs, target_concurrency_limit=target_concurrency_limit,
+            provider_name=provider,
         )
         return Planned(plan=plan)
     except CallerError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -57,6 +57,9 @@ E164 = Field(description="Destination in E.164, e.g. +15551234567.", json_schema
 DESCRIPTION_ARG = Field(description="Who the business is; default: stored context.")
 SCENARIO_ARG = Field(description="Caller's goal, e.g. 'order a large pepperoni pizza'.")
 BATCH_ID_ARG = Field(description="From submit_batch or list_batches.")
+#: Which provider dials (``CALLER_MCP_PROVIDER``'s when omitted); kept tiny: tools/list is paid per conversation.
+ProviderName = Literal["elevenlabs", "talkifai"]
+PROVIDER_ARG = Field(description="Default: configured one.")
 LANGUAGE_ARG = Field(description="ISO 639-1, e.g. es.")
 VOICE_ARG = Field(description="Provider voice id.")
 VARIABLES_ARG = Field(description="{{name}}: string/number/bool.")
@@ -139,6 +142,7 @@ async def place_call(
     voice_id: Annotated[str | None, VOICE_ARG] = None,
     dynamic_variables: Annotated[Variables | None, VARIABLES_ARG] = None,
     ring_timeout_secs: Annotated[int | None, RING_ARG] = None,
+    provider: Annotated[ProviderName | None, PROVIDER_ARG] = None,
     allow_redial: Annotated[bool, Field(description="Ring again within the redial guard.")] = False,
     dry_run: Annotated[bool, Field(description="Check only; dial nothing.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_call)] = GO_AHEAD,
@@ -168,6 +172,7 @@ async def submit_batch(
     dynamic_variables: Variables | None = None,
     ring_timeout_secs: int | None = None,
     target_concurrency_limit: Annotated[int | None, Field(description="Most calls at once.")] = None,
+    provider: Annotated[ProviderName | None, PROVIDER_ARG] = None,
     dry_run: Annotated[bool, Field(description="Check only; submit nothing.")] = False,
     allow_resubmit: Annotated[bool, Field(description="Resubmit a batch sent within the redial guard.")] = False,
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_batch)] = GO_AHEAD,

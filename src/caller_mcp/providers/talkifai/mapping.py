@@ -166,7 +166,6 @@ def call_report(answer: Any, transcript: tuple[Turn, ...] = (), *, event: str | 
         raise ValueError("a TalkifAI call payload without callId")
     provider_status = _str(data.get("status")) or EVENT_STATUS.get(event or "", "") or "unknown"
     status = CALL_STATUS.get(provider_status, "processing")
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     reason = _str(data.get("endReason")) or ("no answer" if provider_status == "no_answer" else None)
     return CallReport(
         provider_ref=call_id,
@@ -176,7 +175,6 @@ def call_report(answer: Any, transcript: tuple[Turn, ...] = (), *, event: str | 
         started_at=unix_time(data.get("startTime")),
         duration_secs=_number(data.get("duration")),
         termination_reason=reason,
-        batch_id=_str(metadata.get("batchJobId")),
         transcript=transcript,
         recording_url=_str(data.get("recordingUrl")),
     )
