@@ -184,13 +184,14 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
         principal: who asks; the description defaults to its business context.
     Raises:
         InvalidInput: the suite is invalid (file, line and field named), or a description is missing.
-        NotSupported: the provider cannot read calls back (no transcript to check or quote).
+        NotSupported: the provider cannot read back the calls it places (no transcript to check or
+            quote; TalkifAI reads calls by a callId its dials do not give).
         CapExceeded, PolicyViolation, ConfigError: as for ``submit_batch``.
     """
     suite = parse_suite(text, source)
     provider = services.provider()
     try:
-        services.require(provider, "read_call")
+        services.require(provider, "read_call", "read_dialled_call")
     except NotSupported as exc:
         raise NotSupported(
             f"{exc} A test suite checks each call's outcome and transcript, so it cannot run on "
