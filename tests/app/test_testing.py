@@ -149,3 +149,18 @@ async def test_batch_recipients_are_matched_by_their_case_id_hash_repeat_ids_wha
     provider.reports["conv_2"] = [done("conv_2", "We open at noon.")]
     run = await testing.get_test_run(services, started.run_id)
     assert [(u.repeat, u.conversation_id, u.verdict) for u in run.units] == [(1, "conv_1", "passed"), (2, "conv_2", "failed")]
+
+
+async def test_single_calls_beyond_the_hourly_cap_are_refused_before_any_dial(make_services):
+    from caller_mcp.errors import CapExceeded
+
+    provider = SingleCalls()
+    services = make_services(provider, caller_mcp_max_calls_per_hour=6, caller_mcp_redial_guard_secs=0)
+    services.sleep = no_sleep
+    with pytest.raises(CapExceeded, match="exceed CALLER_MCP_MAX_CALLS_PER_HOUR=6 on their own"):
+        await testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 7"))
+    await testing.start_run(services, await testing.plan_run(services, SUITE))
+    assert len(provider.placed) == 5
+    with pytest.raises(CapExceeded, match="Hourly call cap reached"):
+        await testing.start_run(services, await testing.plan_run(services, SUITE))
+    assert len(provider.placed) == 5 and len((await testing.get_test_report(services, None)).runs) == 1

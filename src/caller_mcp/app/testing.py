@@ -311,6 +311,8 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
             **base,
         )
     window = services.settings.caller_mcp_redial_guard_secs
+    if plan.batch is None:  # single calls: refuse a run the hourly cap would cut short, before any dial
+        await check_hourly(services, provider, len(plan.units), batch=False)
     run_id = f"run_{uuid.uuid4().hex[:20]}"
     run, new = await services.store.reserve_run(
         run_id=run_id,
