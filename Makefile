@@ -27,6 +27,7 @@ bench: install
 	$(PY) benchmarks/fault_table.py
 	$(PY) benchmarks/dial_policy.py
 	$(PY) benchmarks/monitoring.py
+	$(PY) benchmarks/test_runs.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

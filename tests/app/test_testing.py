@@ -110,7 +110,7 @@ async def test_batch_recipients_are_matched_to_units_in_order(make_services, pro
     provider.reports["conv_b"] = [done("conv_b", "We open at noon.")]
     run = await testing.get_test_run(services, started.run_id)
     verdicts = {(u.case_id, u.repeat): u for u in run.units}
-    assert verdicts[("hours", 1)].verdict == "passed" and verdicts[("hours", 1)].conversation_id == "conv_a"
+    assert verdicts[("hours", 1)].verdict == "passed" and verdicts[("hours", 1)].transcript_uri == "caller://calls/conv_a/transcript"
     assert verdicts[("hours", 2)].verdict == "failed"
     vm = verdicts[("vm", 1)]
     assert vm.verdict == "failed" and vm.error == "the call ended failed without a conversation"
@@ -148,7 +148,9 @@ async def test_batch_recipients_are_matched_by_their_case_id_hash_repeat_ids_wha
     provider.reports["conv_1"] = [done("conv_1")]
     provider.reports["conv_2"] = [done("conv_2", "We open at noon.")]
     run = await testing.get_test_run(services, started.run_id)
-    assert [(u.repeat, u.conversation_id, u.verdict) for u in run.units] == [(1, "conv_1", "passed"), (2, "conv_2", "failed")]
+    assert [(u.repeat, u.transcript_uri, u.verdict) for u in run.units] == [
+        (2, "caller://calls/conv_2/transcript", "failed"), (1, "caller://calls/conv_1/transcript", "passed"),
+    ]  # failed before passed
 
 
 async def test_single_calls_beyond_the_hourly_cap_are_refused_before_any_dial(make_services):
@@ -164,3 +166,21 @@ async def test_single_calls_beyond_the_hourly_cap_are_refused_before_any_dial(ma
     with pytest.raises(CapExceeded, match="Hourly call cap reached"):
         await testing.start_run(services, await testing.plan_run(services, SUITE))
     assert len(provider.placed) == 5 and len((await testing.get_test_report(services, None)).runs) == 1
+
+
+async def test_a_refresh_starts_no_read_after_its_budget_and_the_next_one_goes_on(make_services, provider):
+    services = make_services()
+    started = await testing.start_run(services, await testing.plan_run(services, SUITE.replace("repeats: 5", "repeats: 2")))
+    (batch,) = provider.submitted
+    provider.batches[started.batch_id] = BatchReport(
+        batch_id=started.batch_id, name=batch.name, status="completed", total_calls_scheduled=2,
+        recipients=tuple(RecipientReport(status="completed", phone_number="+15551234567", call_ref=f"conv_{i}") for i in (1, 2)),
+    )
+    for ref in ("conv_1", "conv_2"):
+        provider.reports[ref] = [done(ref)]
+    run = await services.store.get_run(started.run_id)
+    await testing.refresh(services, run, budget=0)
+    assert provider.reads == [] and not any(u.final for u in await services.store.run_units(started.run_id))
+    await testing.refresh(services, run)
+    assert sorted(provider.reads) == ["conv_1", "conv_2"]
+    assert (await services.store.get_run(started.run_id)).status == "done"

@@ -72,12 +72,15 @@ async def test_the_example_suite_runs_and_reports_the_case_designed_to_fail(conn
         run = await finished_run(client, clock, EXAMPLE.read_text())
         assert run["status"] == "done" and run["progress"] == 1
         units = {(u["case_id"], u["repeat"]): u for u in run["units"]}
+        assert [u["verdict"] for u in run["units"]] == ["not_judged", "not_judged", "failed", "failed", "passed", "passed"]
         assert len(units) == 6 and run["counts"] == {"not_judged": 2, "passed": 2, "failed": 2}
         voicemail = units[("after-hours", 1)]
         assert voicemail["verdict"] == "failed" and voicemail["outcome"] == "voicemail"
-        assert voicemail["checks"] == [{"check": "outcome", "passed": False, "reason": "expected completed, the call ended voicemail"}]
-        never_said = units[("ask-gluten-free", 1)]["checks"][-1]
-        assert never_said["check"] == 'business_says "gluten-free crust"' and not never_said["passed"]
+        assert voicemail["failed_checks"] == [{"check": "outcome", "reason": "expected completed, the call ended voicemail"}]
+        never_said = units[("ask-gluten-free", 1)]
+        assert never_said["failed_checks"] == [
+            {"check": 'business_says "gluten-free crust"', "reason": "the business never said it (3 business turns)"}
+        ] and never_said["checks_passed"] == 1
         order = units[("order-pepperoni", 1)]
         assert order["verdict"] == "not_judged" and order["awaiting"] == ["the business takes the order and says what it costs"]
         assert order["provider_outcome"] == "success" and order["transcript_uri"].startswith("caller://calls/conv_")

@@ -31,10 +31,9 @@ class StartRunResult(BaseModel):
 
 
 class CheckOutcome(BaseModel):
-    """One deterministic check of a unit."""
+    """One deterministic check of a unit that failed, and why."""
 
     check: str
-    passed: bool
     reason: str
 
 
@@ -48,7 +47,8 @@ class VerdictOut(BaseModel):
 
 
 class UnitResult(BaseModel):
-    """One case at one repeat: its call, checks, verdicts and what still awaits a verdict."""
+    """One case at one repeat: its call, the checks that failed, its verdicts and what still
+    awaits a verdict (compact: the summary and whole transcript are a get_call or a resource away)."""
 
     case_id: str
     repeat: int
@@ -57,11 +57,10 @@ class UnitResult(BaseModel):
     outcome: str | None = None
     duration_secs: float | None = None
     provider_outcome: str | None = Field(default=None, description="The provider's analysis: success/failure.")
-    summary: str | None = None
-    checks: list[CheckOutcome] = Field(default_factory=list)
+    checks_passed: int = 0
+    failed_checks: list[CheckOutcome] = Field(default_factory=list)
     verdicts: list[VerdictOut] = Field(default_factory=list)
     awaiting: list[str] = Field(default_factory=list, description="Criteria without a verdict.")
-    conversation_id: str | None = None
     transcript_uri: str | None = None
     error: str | None = None
 
@@ -76,7 +75,7 @@ class TestRunResult(BaseModel):
     status: str
     progress: float = Field(description="Finished calls / calls, 0-1.")
     counts: dict[str, int] = Field(description="Units per verdict.")
-    units: list[UnitResult]
+    units: list[UnitResult] = Field(description="Those awaiting a verdict first, then running, failed, passed.")
     units_not_shown: int = 0
     notes: list[str] = Field(default_factory=list)
     next: str
@@ -137,7 +136,8 @@ class TestReportResult(BaseModel):
     status: str | None = None
     verdict: str | None = Field(default=None, description="passed / failed / not_judged / running.")
     pass_rate: float | None = None
-    cases: list[CaseReport] = Field(default_factory=list)
+    cases: list[CaseReport] = Field(default_factory=list, description="Regressions and failures first.")
+    cases_not_shown: int = 0
     flaky: list[str] = Field(default_factory=list)
     regressions: list[str] = Field(default_factory=list)
     previous_run_id: str | None = None

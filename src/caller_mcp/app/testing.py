@@ -74,11 +74,20 @@ from .test_results import (
 
 logger = logging.getLogger(__name__)
 
-#: Units shown by ``get_test_run`` (the report covers them all).
-MAX_SHOWN_UNITS = 50
+#: Units shown by ``get_test_run`` (the report covers them all), keeping its answer within ~6,000
+#: characters like get_call's.
+MAX_SHOWN_UNITS = 15
 #: Longest a single call of a run holds its concurrency slot, seconds (a call that never reports an
 #: end must not stall the rest of the run for ever).
 MAX_HOLD_SECS = 3_600
+#: Conversations read at once by a refresh, and the seconds after which a refresh starts no more
+#: reads (a 1,000-call run against a real provider is read over several get_test_run calls).
+READ_CONCURRENCY = 8
+REFRESH_BUDGET_SECS = 30.0
+READ_WINDOW_SECS = 40.0
+#: Cases in a get_test_report answer (the resources have them all), and reasons shown per case.
+MAX_REPORTED_CASES = 25
+MAX_REASONS = 3
 #: Runs listed by ``get_test_report`` without a run id.
 MAX_LISTED_RUNS = 20
 #: Caller settings a suite or case may give, sent with each call or batch recipient.
@@ -426,8 +435,11 @@ async def _run_or_raise(services: Services, run_id: object) -> TestRunRecord:
     return run
 
 
-async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
+async def refresh(services: Services, run: TestRunRecord, budget: float = REFRESH_BUDGET_SECS) -> TestRunRecord:
     """Read the provider for the run's unfinished units; evaluate the checks of those that ended.
+
+    Conversations are read :data:`READ_CONCURRENCY` at a time, and no read starts after
+    ``budget`` seconds: a large run is read over several calls, each within a tool call's time.
 
     Returns:
         The run as now recorded (``done`` once every unit is final).
@@ -464,21 +476,16 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
             if all(u.key in by_id for u in units)
             else list(zip(units, batch.recipients))  # no ids of ours: submission order
         )
+        reads: list[tuple[TestUnitRecord, str, str | None]] = []  # (unit, outcome, conversation)
         for unit, recipient in matched:
             if unit.final:
                 continue
             if recipient.status in FINISHED_RECIPIENT_STATUSES:
-                report = await _report(provider, recipient.call_ref) if recipient.call_ref else None
-                if report is not None and not report.final:
-                    await store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status, conversation_id=recipient.call_ref)
-                    continue
-                await _finish(services, run, suite, unit, recipient.status, report, recipient.call_ref)
+                reads.append((unit, recipient.status, recipient.call_ref))
             else:
-                await store.update_unit(
-                    run.run_id, unit.case_id, unit.repeat, status=recipient_call_status(recipient.status),
-                    conversation_id=recipient.call_ref,
-                )
+                await _note_status(store, unit, recipient_call_status(recipient.status), recipient.call_ref)
     else:
+        reads = []
         for unit in units:
             if unit.final or not unit.call_id:
                 continue
@@ -491,12 +498,44 @@ async def refresh(services: Services, run: TestRunRecord) -> TestRunRecord:
                         outcome=None if unknown else "failed", error=record.error,
                     )
                 continue
-            report = await _report(provider, record.conversation_id)
-            if report is None or not report.final:
-                await store.update_unit(run.run_id, unit.case_id, unit.repeat, status=report.status if report else "queued", conversation_id=record.conversation_id)
-                continue
-            await _finish(services, run, suite, unit, _call_outcome(report), report, record.conversation_id)
+            reads.append((unit, "", record.conversation_id))
+    await _read_ended(services, run, suite, provider, reads, budget)
     return await _settle(services, run, await store.run_units(run.run_id))
+
+
+async def _note_status(store: Any, unit: TestUnitRecord, status: str, conversation_id: str | None) -> None:
+    """Record a running unit's status and conversation, only when they changed."""
+    if (status, conversation_id or unit.conversation_id) != (unit.status, unit.conversation_id):
+        await store.update_unit(
+            unit.run_id, unit.case_id, unit.repeat, status=status, conversation_id=conversation_id or unit.conversation_id
+        )
+
+
+async def _read_ended(
+    services: Services, run: TestRunRecord, suite: Suite, provider: Provider,
+    reads: list[tuple[TestUnitRecord, str, str | None]], budget: float,
+) -> None:
+    """Read the conversations of units whose call may have ended and finish those that have
+    (``outcome`` "" = derive it from the report), a few at a time, starting none after ``budget`` s."""
+    limiter = anyio.CapacityLimiter(READ_CONCURRENCY)
+    stop_at = services.monotonic() + budget
+
+    async def one(unit: TestUnitRecord, outcome: str, conversation_id: str | None) -> None:
+        async with limiter:
+            if services.monotonic() >= stop_at:
+                return  # the next get_test_run reads it
+            report = await _report(provider, conversation_id) if conversation_id else None
+            if report is not None and not report.final:
+                await _note_status(services.store, unit, report.status, conversation_id)
+                return
+            if report is None and not outcome:
+                await _note_status(services.store, unit, "queued", conversation_id)  # not shown by the provider yet
+                return
+            await _finish(services, run, suite, unit, outcome or _call_outcome(report), report, conversation_id)  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as group:
+        for unit, outcome, conversation_id in reads:
+            group.start_soon(one, unit, outcome, conversation_id)
 
 
 async def _settle(services: Services, run: TestRunRecord, units: list[TestUnitRecord]) -> TestRunRecord:
@@ -632,7 +671,9 @@ async def get_test_run(
     deadline = start + wait
     delay = monitoring.FIRST_POLL_DELAY_SECS
     while True:
-        run = await refresh(services, run)
+        # Reads start only within the first READ_WINDOW_SECS of the call, so that, with the reads
+        # under way finishing, the tool call ends within a client's patience.
+        run = await refresh(services, run, budget=max(0.5, min(REFRESH_BUDGET_SECS, start + READ_WINDOW_SECS - services.monotonic())))
         units = await services.store.run_units(run.run_id)
         finished = sum(1 for u in units if u.final)
         now = services.monotonic()
@@ -645,13 +686,14 @@ async def get_test_run(
         delay = min(delay * monitoring.POLL_BACKOFF, monitoring.MAX_POLL_DELAY_SECS)
     view = await _view(services, run)
     provider = services.provider(run.provider)
-    results: list[UnitResult] = []
     counts: dict[str, int] = defaultdict(int)
+    judged = []
     for unit in view.units:
         verdict, awaiting = view.verdict(unit)
         counts[verdict] += 1
-        if len(results) < MAX_SHOWN_UNITS:
-            results.append(_unit_result(view, unit, verdict, awaiting))
+        judged.append((unit, verdict, awaiting))
+    judged.sort(key=lambda item: (_SHOWN_FIRST.get(item[1], 9) if not (item[1] == "not_judged" and not item[2]) else 1, item[0].position))
+    results = [_unit_result(view, unit, verdict, awaiting) for unit, verdict, awaiting in judged[:MAX_SHOWN_UNITS]]
     finished = sum(1 for u in view.units if u.final)
     spoken = any(u.transcript_json != "[]" for u in view.units)
     return TestRunResult(
@@ -672,6 +714,7 @@ async def get_test_run(
 
 def _unit_result(view: _View, unit: TestUnitRecord, verdict: str, awaiting: list[str]) -> UnitResult:
     key = (unit.case_id, unit.repeat)
+    checks = unit.checks
     return UnitResult(
         case_id=unit.case_id,
         repeat=unit.repeat,
@@ -680,17 +723,23 @@ def _unit_result(view: _View, unit: TestUnitRecord, verdict: str, awaiting: list
         outcome=unit.outcome,
         duration_secs=unit.duration_secs,
         provider_outcome=unit.provider_outcome,
-        summary=clip(unit.summary, 300) if unit.summary else None,
-        checks=[CheckOutcome(**c) for c in unit.checks],
+        checks_passed=sum(1 for c in checks if c["passed"]),
+        failed_checks=[CheckOutcome(check=c["check"], reason=c["reason"]) for c in checks if not c["passed"]],
         verdicts=[
-            VerdictOut(criterion=v.criterion, passed=v.passed, evidence=v.evidence, said_by=view.roles.get((*key, v.criterion), ""))
+            VerdictOut(
+                criterion=v.criterion, passed=v.passed, evidence=clip(v.evidence, 80),
+                said_by=view.roles.get((*key, v.criterion), ""),
+            )
             for v in view.verdicts.get(key, [])
         ],
         awaiting=awaiting if unit.final else [],
-        conversation_id=unit.conversation_id,
         transcript_uri=f"caller://calls/{unit.conversation_id}/transcript" if unit.conversation_id and unit.final else None,
         error=unit.error,
     )
+
+
+#: The order in which get_test_run shows units: what the agent acts on first.
+_SHOWN_FIRST = {"not_judged": 0, "running": 1, "failed": 2, "passed": 3}
 
 
 def _next_step(run: TestRunRecord, counts: dict[str, int]) -> str:
@@ -829,13 +878,17 @@ async def get_test_report(
     report = await build_report(services, run_id)
     provider = services.provider(report.run.provider)
     total = sum(c.repeats for c in report.cases)
+    # Regressions, failures and flaky cases first, then what awaits a verdict; all are in report.md.
+    rank = {"failed": 1, "running": 2, "not_judged": 3, "passed": 4}
+    shown = sorted(report.cases, key=lambda c: (0 if c.regression else rank.get(c.verdict, 5), not c.flaky))[:MAX_REPORTED_CASES]
     return TestReportResult(
         run_id=report.run.run_id,
         suite=report.suite.name,
         status=report.run.status,
         verdict=report.verdict,
         pass_rate=round(sum(c.passed for c in report.cases) / total, 3) if total else 0.0,
-        cases=[CaseReport(**c.__dict__) for c in report.cases],
+        cases=[CaseReport(**{**c.__dict__, "reasons": c.reasons[:MAX_REASONS]}) for c in shown],
+        cases_not_shown=len(report.cases) - len(shown),
         flaky=[c.case_id for c in report.cases if c.flaky],
         regressions=[c.case_id for c in report.cases if c.regression],
         previous_run_id=report.previous.run_id if report.previous else None,
