@@ -114,6 +114,8 @@ async def test_an_agent_runs_judges_and_reports_a_suite_over_stdio(tmp_path):
             )
             assert invented.is_error and "does not appear" in invented.content[0].text
             report = (await client.call_tool("get_test_report", {"run_id": started["run_id"]})).structured_content
-            assert report["verdict"] == "failed" and report["cases"][0]["passed"] == 1
+            order_case = next(c for c in report["cases"] if c["case_id"] == "order-pepperoni")
+            assert report["verdict"] == "failed" and order_case["passed"] == 1
+            assert [c["verdict"] for c in report["cases"]][:2] == ["failed", "failed"]  # failures first
             junit = (await client.read_resource(report["junit_uri"])).contents[0].text
             assert JUnitXml.fromstring(junit).tests == 6
