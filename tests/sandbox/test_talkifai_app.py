@@ -179,3 +179,23 @@ def test_cli_serves_the_talkifai_emulator(monkeypatch):
     ]
     assert served["port"] == 9999 and served["host"] == "127.0.0.1"
     assert served["app"].state.sandbox.api_key == SANDBOX_API_KEY
+
+
+async def test_the_emulators_webhooks_name_the_call_id_its_calls_endpoint_reads(api, ringing):
+    import json
+
+    from caller_mcp.sandbox.webhooks import talkifai_sender
+
+    placed = await api.post(PATH, params=query("+15551230000"), headers=AUTH)
+    failed = await api.post(PATH, params=query("+15551230002"), headers=AUTH)
+    assert (placed.status_code, failed.status_code) == (200, 408)
+    ringing.clock.advance(60)
+    sender = talkifai_sender(api.app, "http://127.0.0.1:9", "whsec")  # type: ignore[attr-defined]
+    events = [json.loads(body) for _, body, _ in sender._due(ringing.clock())]
+    kinds = {(e["type"], e["data"]["callId"]) for e in events}
+    [answered] = [c for c in api.app.state.sandbox.calls.values() if c.to_number == "+15551230000"]  # type: ignore[attr-defined]
+    [unanswered] = [c for c in api.app.state.sandbox.calls.values() if c.to_number == "+15551230002"]  # type: ignore[attr-defined]
+    assert {("call.started", answered.call_id), ("call.ended", answered.call_id), ("call.failed", unanswered.call_id)} <= kinds
+    session = (await api.get(f"/calls/{answered.call_id}", headers=AUTH)).json()["data"]
+    ended = next(e for e in events if e["type"] == "call.ended")
+    assert session["duration"] == ended["data"]["duration"] == 8 and session["status"] == "completed"

@@ -414,11 +414,12 @@ def create_app(
             return _json({"detail": f"Agent '{TEXT_AGENT_NAME}' is a text-only agent and cannot make voice calls"}, 400)
         started = state.clock()
         await ring(RING_SECS[outcome])
+        # The call was placed, answered or not: it has a session (and webhooks) either way.
+        call = state.new_call(to_number, from_number, line["agent_id"], started, outcome, RING_SECS[outcome])
         if outcome == "no_answer":
             return _json({"detail": "Call timed out (no answer)"}, 408)
         if outcome == "busy":
             return _json({"success": False, "message": "Call failed: the line is busy", "code": "BUSY"})
-        call = state.new_call(to_number, from_number, line["agent_id"], started, outcome, RING_SECS[outcome])
         return _json(
             {
                 "success": True,

@@ -7,7 +7,8 @@ provider would report, POSTs the provider's event, signed as the provider signs 
 - ElevenLabs: ``post_call_transcription`` (the conversation GET's body at ``done``) or
   ``call_initiation_failure`` (a call that failed before it was answered);
 - TalkifAI: ``call.started`` when answered, ``call.ended`` after the talk
-  (:data:`TALKIFAI_TALK_SECS`), then ``analysis.completed``.
+  (:data:`~caller_mcp.sandbox.talkifai.TALK_SECS`), then ``analysis.completed``; ``call.failed``
+  for a call that never connected.
 
 ``caller-mcp serve --transport http`` runs the senders of its in-process emulators when
 ``CALLER_MCP_SANDBOX_WEBHOOK_URL`` (default: the server itself, once a webhook secret is set) and
@@ -17,7 +18,6 @@ the served emulator's. Tests call :meth:`WebhookSender.send_due` after moving a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -30,12 +30,10 @@ import httpx
 
 from ..providers.elevenlabs.webhooks import sign as sign_elevenlabs
 from ..providers.talkifai.webhooks import sign as sign_talkifai
-from .talkifai import RING_SECS
+from .talkifai import TALK_SECS
 
 logger = logging.getLogger(__name__)
 
-#: Sandbox seconds a TalkifAI sandbox call talks after it is answered, by outcome.
-TALKIFAI_TALK_SECS = {"completed": 30.0, "voicemail": 12.0}
 #: Sandbox seconds from the end of a TalkifAI call to its analysis.
 TALKIFAI_ANALYSIS_SECS = 3.0
 #: Real seconds between two looks at the emulator's calls in :meth:`WebhookSender.run`.
@@ -125,33 +123,36 @@ def elevenlabs_sender(app: Any, url: str, secret: str, transport: Any = None) ->
     return WebhookSender("elevenlabs", url, due, state.clock, transport)
 
 
-def talkifai_call_id(room_name: str) -> str:
-    """The ``callId`` the TalkifAI emulator's events give the call in ``room_name``."""
-    return "call_" + hashlib.sha256(room_name.encode()).hexdigest()[:16]
-
-
 def talkifai_sender(app: Any, url: str, secret: str, transport: Any = None) -> WebhookSender:
-    """The sender of a TalkifAI emulator (``sandbox.talkifai.create_app``), signing with ``secret``."""
+    """The sender of a TalkifAI emulator (``sandbox.talkifai.create_app``), signing with ``secret``.
+
+    Events follow each emulated call's own timeline (:class:`~caller_mcp.sandbox.talkifai.TalkCall`)
+    and name its ``callId``, the one ``GET /calls/{callId}`` of the same emulator reads.
+    """
     state = app.state.sandbox
 
     def due(now: float) -> list[tuple[str, bytes, dict[str, str]]]:
         events = []
         for call in list(state.calls.values()):
-            call_id = talkifai_call_id(call.room_name)
-            answered = call.started_at + RING_SECS.get(call.outcome, 0.0)
-            ended = answered + TALKIFAI_TALK_SECS.get(call.outcome, 10.0)
-            timeline = [
-                ("call.started", answered, {"callId": call_id, "agentId": call.agent_id, "direction": "outbound",
-                                            "from": call.from_number, "to": call.to_number, "roomName": call.room_name}),
-                ("call.ended", ended, {"callId": call_id, "agentId": call.agent_id, "status": "completed",
-                                       "duration": int(ended - answered), "endReason": "agent_hangup",
-                                       "roomName": call.room_name}),
-                ("analysis.completed", ended + TALKIFAI_ANALYSIS_SECS, {
-                    "callId": call_id, "roomName": call.room_name,
-                    "analysisData": {"call_summary": f"Sandbox call to {call.to_number} ({call.outcome}).",
-                                     "call_outcome": "Fully Resolved" if call.outcome == "completed" else "Voicemail"},
-                }),
-            ]
+            call_id = call.call_id
+            answered = call.started_at + call.ring_secs
+            ended = answered + TALK_SECS.get(call.outcome, 0.0)
+            if call.answered:
+                timeline = [
+                    ("call.started", answered, {"callId": call_id, "agentId": call.agent_id, "direction": "outbound",
+                                                "from": call.from_number, "to": call.to_number, "roomName": call.room_name}),
+                    ("call.ended", ended, {"callId": call_id, "agentId": call.agent_id, "status": "completed",
+                                           "duration": int(ended - answered), "endReason": "agent_hangup",
+                                           "roomName": call.room_name}),
+                    ("analysis.completed", ended + TALKIFAI_ANALYSIS_SECS, {
+                        "callId": call_id, "roomName": call.room_name,
+                        "analysisData": {"call_summary": f"Sandbox call to {call.to_number} ({call.outcome}).",
+                                         "call_outcome": "Fully Resolved" if call.outcome == "completed" else "Voicemail"},
+                    }),
+                ]
+            else:  # rang out, busy or refused: it never connected
+                timeline = [("call.failed", answered, {"callId": call_id, "agentId": call.agent_id, "to": call.to_number,
+                                                       "status": call.status(answered), "roomName": call.room_name})]
             for kind, at, data in timeline:
                 if at > now:
                     break
