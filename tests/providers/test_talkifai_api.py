@@ -375,3 +375,28 @@ async def test_list_batches_without_an_organization_names_the_variable():
         with pytest.raises(ConfigError, match="TALKIFAI_ORGANIZATION_ID"):
             await provider.list_batches(20)
     assert api.requests == []
+
+
+async def test_the_outbound_call_waits_65_s_for_its_answer_and_reads_keep_the_general_timeout():
+    from caller_mcp.providers.talkifai import build
+    from caller_mcp.settings import Settings
+
+    seen: dict[str, dict] = {}
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        seen[request.url.path] = request.extensions["timeout"]
+        if request.url.path == "/telephony/outbound-call":
+            return httpx.Response(200, json={"success": True, "room_name": "outbound_a_1"})
+        return httpx.Response(200, json={"success": True, "data": {**SESSION, "status": "ringing"}})
+
+    settings = Settings(_env_file=None, talkifai_api_key=KEY, talkifai_from_number=FROM)
+    provider = build(settings, transport=httpx.MockTransport(respond))
+    try:
+        from caller_mcp.domain.calls import CallRequest
+
+        await provider.place_call(CallRequest(to_number="+12025550123", script=SCRIPT))
+        await provider.get_call("call_abc123")
+    finally:
+        await provider.aclose()
+    assert seen["/telephony/outbound-call"]["read"] == 65 and seen["/telephony/outbound-call"]["connect"] == 5
+    assert seen["/calls/call_abc123"]["read"] == 20
