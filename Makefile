@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# `make demo PROVIDER=talkifai` runs the same session on TalkifAI's sandbox.
+PROVIDER ?= elevenlabs
 demo: install
-	$(PY) examples/demo.py
+	$(PY) examples/demo.py --provider $(PROVIDER)
 
 test: install
 	$(PY) -m pytest -W error -q

@@ -76,6 +76,7 @@ async def test_a_talkifai_batch_is_submitted_with_its_estimate_followed_to_the_e
         by_number = {r["phone_number"]: r for r in status["recipients"]}
         assert by_number["+15551230002"]["provider_status"] == "no_answer" and by_number["+15551230002"]["status"] == "failed"
         assert by_number["+15551230003"]["error"] == "Line busy"
+        assert by_number["+15551230000"]["duration_secs"] == 8 and "duration_secs" not in by_number["+15551230002"]
         assert "provider_status" not in by_number["+15551230000"]  # the same word as ours
 
         history = (await ok(client, "list_calls", limit=50))["calls"]

@@ -98,6 +98,7 @@ async def get_batch_status(
                 status=r.status,
                 conversation_id=r.call_ref,
                 provider_status=r.provider_status if r.provider_status not in (None, r.status) else None,
+                duration_secs=r.duration_secs,
                 error=r.error,
             )
             for r in page

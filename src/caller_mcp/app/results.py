@@ -92,6 +92,7 @@ class RecipientResult(BaseModel):
     status: str
     conversation_id: str | None = None
     provider_status: str | None = Field(default=None, description="The provider's own status, where it differs.")
+    duration_secs: float | None = Field(default=None, description="Where the provider reports it per recipient.")
     error: str | None = None
 
 
