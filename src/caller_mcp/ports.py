@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .domain.batches import BatchPage, BatchReport, BatchRequest
-from .domain.calls import CallReport, CallRequest, PlacedCall
+from .domain.calls import CallReport, CallRequest, LlmPrice, PlacedCall
+from .domain.script import CallerScript
 from .domain.webhooks import WebhookEvent
 
 if TYPE_CHECKING:
@@ -146,6 +147,20 @@ class BatchDialer(Protocol):
         ...
 
 
+class CostEstimator(Protocol):
+    """Prices a call before it is placed (capability ``cost_estimate``)."""
+
+    async def llm_price(self, script: CallerScript) -> LlmPrice:
+        """The per-minute price of the agent's LLM for a call with ``script`` (the LLM part of a
+        call's price only). Reads only; may be cached per process.
+
+        Raises:
+            ProviderError: the agent or the price list could not be read, or it does not price the
+                agent's LLM.
+        """
+        ...
+
+
 class CallReader(Protocol):
     """Reads a call back (capability ``read_call``)."""
 
@@ -178,7 +193,7 @@ class WebhookParser(Protocol):
         ...
 
 
-class Provider(Dialer, BatchDialer, CallReader, Protocol):
+class Provider(Dialer, BatchDialer, CallReader, CostEstimator, Protocol):
     """A provider with every port; one that lacks a capability raises ``NotSupported`` from the
     methods behind it (the app checks :class:`Capabilities` first)."""
 
@@ -348,6 +363,11 @@ class Store(Protocol):
 
     async def get_batch(self, batch_id: str) -> BatchRecord | None:
         """The batch with this provider id, or ``None`` if it was not submitted here."""
+        ...
+
+    async def batch_costs(self, batch_id: str) -> dict[str, Any]:
+        """The summed costs of a batch's recorded calls: ``calls``, ``cost`` in ``cost_unit``,
+        ``calls_usd``, ``cost_usd`` (USD)."""
         ...
 
     async def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:

@@ -136,7 +136,7 @@ def test_malformed_and_hostile_input_is_answered_and_the_server_keeps_serving(tm
     assert calls["calls"][0]["to_number"] == VALID and calls["calls"][0]["scenario"] == "😀" * 50
 
     server.send(rpc(903, "tools/list"))
-    assert len(server.answer(903)["result"]["tools"]) == 13
+    assert len(server.answer(903)["result"]["tools"]) == 14
     stderr = server.close()
     assert server.process.returncode == 0, stderr
     assert all(json.loads(line)["jsonrpc"] == "2.0" for line in server.stdout if line.strip())

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.anyio
 TOOLS = {
     "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
     "list_batches", "retry_batch", "cancel_batch", "run_test_suite", "get_test_run", "record_verdict", "get_test_report",
+    "estimate_cost",
 }
 #: Fields every answer of each tool carries.
 ALWAYS_PRESENT = {
@@ -63,6 +64,7 @@ ALWAYS_PRESENT = {
     },
     "record_verdict": {"run_id", "case_id", "repeat", "criterion", "passed", "said_by", "unit_verdict", "awaiting", "message"},
     "get_test_report": {"cases", "flaky", "regressions", "cost", "runs", "sandbox"},
+    "estimate_cost": {"calls", "expected_minutes", "provider", "sandbox"},
 }
 #: A one-case suite for the test-suite tools (the business says the price; one criterion to judge).
 SUITE = """\
@@ -188,6 +190,7 @@ async def test_structured_content_of_real_answers_matches_the_answer_models_with
         await call("get_call", {"call_id": status["recipients"][0]["conversation_id"]})
         await call("list_calls", {})
         await call("list_batches", {})
+        await call("estimate_cost", {"calls": 3})
         await call("retry_batch", {"batch_id": batch["batch_id"]})
         await call("cancel_batch", {"batch_id": other["batch_id"]})
         await call("run_test_suite", {"suite": SUITE, "dry_run": True})

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 TOOLS = {
     "set_business_context", "place_call", "submit_batch", "get_call", "get_batch_status", "list_calls",
     "list_batches", "retry_batch", "cancel_batch", "run_test_suite", "get_test_run", "record_verdict", "get_test_report",
+    "estimate_cost",
 }
 
 

@@ -45,6 +45,7 @@ TOOLS = (
     "get_test_run",
     "record_verdict",
     "get_test_report",
+    "estimate_cost",
 )
 PROMPTS = {"test_phone_line": ["phone_number", "business_description", "goals"]}
 

@@ -77,6 +77,7 @@ async def get_batch_status(
     await record_poll(services, provider, batch, counts)
     # Recipient ids are shown when they are the caller's own (given to submit_batch here), not
     # the ones the provider made up for recipients submitted without one.
+    spent = await services.store.batch_costs(batch.batch_id)
     own_ids: set[str] = set()
     if page and any(r.recipient_id for r in page):
         own_ids = {entry["id"] for entry in await services.store.batch_recipients(batch.batch_id) if entry.get("id")}
@@ -89,6 +90,10 @@ async def get_batch_status(
         total_calls_dispatched=batch.total_calls_dispatched,
         scheduled_time_unix=batch.scheduled_time_unix,
         last_updated_at_unix=int(batch.last_updated_at) if batch.last_updated_at is not None else None,
+        cost=round(spent["cost"], 6) if spent["calls"] else None,
+        cost_unit=spent["cost_unit"] if spent["calls"] else None,
+        cost_usd=round(spent["cost_usd"], 6) if spent["calls_usd"] else None,
+        costed_calls=spent["calls"] or None,
         counts=counts,
         provider_counts=batch.status_breakdown or None,
         recipients=[

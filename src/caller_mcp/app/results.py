@@ -44,6 +44,21 @@ class BusinessContextResult(BaseModel):
     message: str
 
 
+class CostEstimateResult(BaseModel):
+    """An approximate price before dialling: the LLM part only, in USD (seed ``003_…``)."""
+
+    llm: str | None = Field(default=None, description="The agent's LLM.")
+    usd_per_minute: float | None = Field(default=None, description="LLM price per minute, USD, as the provider gives it.")
+    prompt_length: int | None = Field(default=None, description="Characters of caller prompt the price is for.")
+    calls: int
+    expected_minutes: float
+    estimated_usd: float | None = Field(default=None, description="usd_per_minute × expected_minutes × calls.")
+    basis: str | None = None
+    provider: str
+    sandbox: bool = False
+    note: str | None = None
+
+
 class PlaceCallResult(BaseModel):
     """A placed call (seed 002 ``/api/call`` answer, plus local bookkeeping), an earlier call
     returned by the duplicate guard (``duplicate_of``), or a dry run (``dry_run``, ``request``)."""
@@ -62,6 +77,7 @@ class PlaceCallResult(BaseModel):
     duplicate_of: str | None = Field(default=None, description="Set when not dialled again: the earlier call_id.")
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the exact request.")
+    cost_estimate: CostEstimateResult | None = Field(default=None, description="Dry run: the approximate LLM cost.")
     note: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, description="The provider's answer, as received.")
 
@@ -78,6 +94,7 @@ class SubmitBatchResult(BaseModel):
     sandbox: bool = False
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the request (first recipients).")
+    cost_estimate: CostEstimateResult | None = Field(default=None, description="Dry run: the approximate LLM cost.")
     duplicate_of: str | None = Field(default=None, description="Set when not submitted again: the earlier batch.")
     estimate: str | None = Field(default=None, description="The provider's cost and duration estimate, in its words.")
     message: str | None = Field(default=None, description="Why not submitted again; what the provider does not take.")
@@ -107,6 +124,10 @@ class BatchStatusResult(BaseModel):
     total_calls_dispatched: int
     scheduled_time_unix: int | None = Field(default=None, description="When the batch starts (started), Unix seconds.")
     last_updated_at_unix: int | None = Field(default=None, description="The provider's last change to the batch, Unix seconds.")
+    cost: float | None = Field(default=None, description="Sum over the calls read with get_call, in cost_unit.")
+    cost_unit: str | None = None
+    cost_usd: float | None = Field(default=None, description="Sum of their USD costs, where reported.")
+    costed_calls: int | None = Field(default=None, description="How many calls the sums cover.")
     counts: dict[str, int] = Field(description="Recipients per status; statuses with none are left out.")
     provider_counts: dict[str, int] | None = Field(default=None, description="The provider's own breakdown (TalkifAI).")
     recipients: list[RecipientResult]

@@ -168,3 +168,26 @@ class CallReport:
     def final(self) -> bool:
         """True when nothing about the call will change any more."""
         return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class LlmPrice:
+    """What the provider charges per minute for the language model of the agent that plays the
+    caller (ElevenLabs' ``POST /v1/convai/llm-usage/calculate``, seed ``003_…``): the LLM part of
+    a call's price only — telephony and voice are not in it.
+
+    Attributes:
+        llm: the agent's model (``conversation_config.agent.prompt.llm``), e.g. ``gemini-2.0-flash``.
+        usd_per_minute: the price per minute of conversation, USD, as the endpoint gives it.
+        prompt_length: the caller prompt's length in characters the price was asked for.
+    """
+
+    llm: str
+    usd_per_minute: float
+    prompt_length: int
+
+
+def llm_estimate_usd(price: LlmPrice, calls: int, expected_minutes: float) -> float:
+    """The approximate LLM cost of ``calls`` calls of ``expected_minutes`` each, USD:
+    ``usd_per_minute × expected_minutes × calls``, rounded to 6 places."""
+    return round(price.usd_per_minute * expected_minutes * calls, 6)

@@ -10,6 +10,8 @@ Endpoints (paths, bodies and answers as in ``shared/reference``):
 - ``POST /v1/convai/batch-calling/submit``, ``GET /v1/convai/batch-calling/workspace``,
   ``GET /v1/convai/batch-calling/{id}``, ``POST …/{id}/cancel``, ``POST …/{id}/retry``
 - ``GET  /v1/convai/conversations/{id}``
+- ``GET  /v1/convai/agents/{id}`` (its LLM, prompt and allowed overrides) and
+  ``POST /v1/convai/llm-usage/calculate`` (believable prices per minute, :func:`llm_price_per_minute`)
 
 Each request's work runs on a worker thread, one request at a time (the account's lock), with
 ``orjson`` reading and writing the bodies: a 50,000-recipient batch (a 35 MB request, a 41 MB
@@ -83,6 +85,29 @@ AGENTS: dict[str, dict[str, Any]] = {
         "allowed_overrides": ("agent.prompt.prompt", "agent.first_message", "agent.language", "tts.voice_id"),
     }
 }
+#: The sandbox's LLM price list (``POST /v1/convai/llm-usage/calculate``): USD per million input
+#: tokens, from which a believable price per minute is derived for a prompt length.
+LLM_INPUT_USD_PER_MTOK = {
+    "gemini-2.0-flash": 0.10,
+    "gemini-2.5-flash": 0.30,
+    "gpt-4o-mini": 0.15,
+    "gpt-4o": 2.50,
+    "gpt-4.1-mini": 0.40,
+    "claude-haiku-4-5": 1.00,
+    "claude-sonnet-4-5": 3.00,
+}
+#: Turns per minute of conversation, and tokens each turn adds beyond the prompt.
+_TURNS_PER_MINUTE = 4
+_TOKENS_PER_TURN = 300
+
+
+def llm_price_per_minute(llm: str, prompt_length: int) -> float:
+    """The sandbox's price per minute for ``llm`` with a prompt of ``prompt_length`` characters:
+    every turn sends the prompt (about 4 characters a token) and the conversation so far."""
+    tokens = _TURNS_PER_MINUTE * (prompt_length / 4 + _TOKENS_PER_TURN)
+    return round(tokens * LLM_INPUT_USD_PER_MTOK[llm] / 1_000_000, 6)
+
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
@@ -521,8 +546,57 @@ def create_app(
             raise _error(404, "conversation_not_found", f"Conversation {conversation_id} not found")
         return call.conversation(now)
 
+    def agent(request: Request) -> dict[str, Any]:
+        agent_id = request.path_params["agent_id"]
+        if agent_id not in AGENTS:
+            raise _error(404, "agent_not_found", f"Agent {agent_id} not found")
+        own = AGENTS[agent_id]
+        allowed = set(own["allowed_overrides"])
+        return {
+            "agent_id": agent_id,
+            "name": own["name"],
+            "conversation_config": {
+                "agent": {
+                    "first_message": own["first_message"],
+                    "language": own["language"],
+                    "prompt": {"prompt": own["prompt"], "llm": own["llm"]},
+                }
+            },
+            "platform_settings": {
+                "overrides": {
+                    "conversation_config_override": {
+                        "agent": {
+                            "prompt": {"prompt": "agent.prompt.prompt" in allowed},
+                            "first_message": "agent.first_message" in allowed,
+                            "language": "agent.language" in allowed,
+                        },
+                        "tts": {"voice_id": "tts.voice_id" in allowed},
+                    }
+                }
+            },
+        }
+
+    def llm_usage(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        for name in ("prompt_length", "number_of_pages", "rag_enabled"):
+            if name not in body:
+                raise _missing(name)
+        for name in ("prompt_length", "number_of_pages"):
+            value = body[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise _invalid("int_type", "Input should be a valid integer", name)
+        if not isinstance(body["rag_enabled"], bool):
+            raise _invalid("bool_type", "Input should be a valid boolean", "rag_enabled")
+        return {
+            "llm_prices": [
+                {"llm": llm, "price_per_minute": llm_price_per_minute(llm, body["prompt_length"])}
+                for llm in LLM_INPUT_USD_PER_MTOK
+            ]
+        }
+
     routes = [
         Route("/v1/convai/phone-numbers/{phone_number_id}", endpoint(phone_number), methods=["GET"]),
+        Route("/v1/convai/agents/{agent_id}", endpoint(agent), methods=["GET"]),
+        Route("/v1/convai/llm-usage/calculate", endpoint(llm_usage, with_body=True), methods=["POST"]),
         Route("/v1/convai/twilio/outbound-call", endpoint(outbound("twilio", "callSid"), with_body=True), methods=["POST"]),
         Route("/v1/convai/sip-trunk/outbound-call", endpoint(outbound("sip_trunk", "sip_call_id"), with_body=True), methods=["POST"]),
         Route("/v1/convai/batch-calling/submit", endpoint(submit_batch, with_body=True), methods=["POST"]),

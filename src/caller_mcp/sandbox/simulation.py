@@ -142,6 +142,8 @@ class SimCall:
             "call_duration_secs": self.duration_secs(now),
             "termination_reason": (self.refusal or TERMINATION_REASONS[self.outcome]) if final else None,
             "cost": self.duration_secs(now) * 10 if final else None,
+            # USD beside the credits (``cost_fiat``): about $0.10 a minute of conversation.
+            "cost_fiat": round(self.duration_secs(now) / 60 * 0.10, 6) if final else None,
             "phone_call": {
                 "direction": "outbound",
                 "type": self.phone_provider,

@@ -624,6 +624,17 @@ class SqliteStore(TestRunQueries):
         """Return the batch with this provider id, or ``None`` if this server did not submit it."""
         return self._batch_where("batch_id = ?", batch_id)
 
+    def batch_costs(self, batch_id: str) -> dict[str, Any]:
+        """What the recorded calls of a batch cost, as the provider reported them (``get_call``):
+        ``{"calls": n with a cost, "cost": sum, "cost_unit": unit, "cost_usd": sum or None,
+        "calls_usd": n with a USD cost}``; one unit per batch (a batch has one provider)."""
+        row = self._db.execute(
+            "SELECT COUNT(cost) AS calls, SUM(cost) AS cost, MAX(cost_unit) AS cost_unit, "
+            "COUNT(cost_usd) AS calls_usd, SUM(cost_usd) AS cost_usd FROM calls WHERE batch_id = ?",
+            (batch_id,),
+        ).fetchone()
+        return dict(row)
+
     def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
         """The ``{"phone_number", "scenario"}`` list recorded when this server submitted the
         batch, in submission order; empty for a batch submitted elsewhere."""

@@ -104,6 +104,9 @@ class ThreadedStore:
     async def batch_call_statuses(self, batch_id: str) -> dict[str, str | None]:
         return await self._run("batch_call_statuses", batch_id)
 
+    async def batch_costs(self, batch_id: str) -> dict[str, Any]:
+        return await self._run("batch_costs", batch_id)
+
     async def list_calls(self, limit: int = 20, **filters: Any) -> list[CallRecord]:
         return await self._run("list_calls", limit, **filters)
 

@@ -23,6 +23,7 @@ from ...errors import CallerError, InvalidInput, NotConfirmed, NotSupported
 from ...ports import CAPABILITY_WORDS, Provider
 from ...store import BatchRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
+from ..costs import estimate, estimate_line
 from ..recording import recorded
 from ..results import RecipientInput, SubmitBatchResult
 from ..services import LOCAL_PRINCIPAL, Services
@@ -84,14 +85,18 @@ class BatchPlan:
             rows.append(row)
         return rows
 
-    def question(self) -> str:
+    def scripts(self) -> list[CallerScript]:
+        """The distinct caller scripts of the batch."""
+        return list({id(r.script): r.script for r in self.request.recipients}.values())
+
+    def question(self, cost: str = "") -> str:
         """What the person is asked before this batch is submitted: numbers, scenarios, the
-        controls (language, voice, variables, ring time) and the concurrency limit."""
+        controls (language, voice, variables, ring time), the concurrency limit and ``cost`` (the
+        estimate's line)."""
         recipients = self.request.recipients
         numbers = ", ".join(r.phone_number for r in recipients[:5]) + (" …" if len(recipients) > 5 else "")
         goals = sorted({r.script.scenario for r in recipients})
-        scripts = {id(r.script): r.script for r in recipients}.values()
-        controls = sorted({s.overrides.describe() for s in scripts} - {""})
+        controls = sorted({s.overrides.describe() for s in self.scripts()} - {""})
         ring = self.request.ring_timeout_secs
         if ring is not None:
             controls = [f"{c}, rings {ring} s" for c in controls] or [f"rings {ring} s"]
@@ -102,6 +107,7 @@ class BatchPlan:
             f"{inputs.clip('; '.join(goals), 300)}\n"
             + (f"Controls: {inputs.clip('; '.join(controls), 300)}\n" if controls else "")
             + (f"At most {limit} calls at once.\n" if limit is not None else "")
+            + (f"{cost}\n" if cost else "")
             + f"(plan {self.fingerprint})"
         )
 
@@ -358,7 +364,8 @@ async def batch_question(services: Services, plan: BatchPlan, *, allow_resubmit:
         await check_hourly(services, plan.provider, len(plan.request.recipients), batch=True)
     except CallerError:
         return None
-    return plan.question()
+    cost = await estimate(services, plan.provider, plan.scripts(), len(plan.request.recipients))
+    return plan.question(estimate_line(cost))
 
 
 async def submit_batch(
@@ -398,6 +405,7 @@ async def submit_batch(
             dry_run=True,
             request=preview,
             message=script_not_sent(provider) or None,
+            cost_estimate=await estimate(services, provider, plan.scripts(), dials),
             **services.answered_by(provider),
         )
     if not confirmed:

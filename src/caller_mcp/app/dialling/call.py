@@ -20,6 +20,7 @@ from ...errors import CallerError, InvalidInput, NotConfirmed
 from ...ports import Provider
 from ...store import CallRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
+from ..costs import estimate, estimate_line
 from ..recording import recorded
 from ..results import PlaceCallResult
 from ..services import LOCAL_PRINCIPAL, Services
@@ -54,14 +55,15 @@ class CallPlan:
         """The caller's goal."""
         return self.request.script.scenario
 
-    def question(self) -> str:
-        """What the person is asked before this call is placed."""
+    def question(self, cost: str = "") -> str:
+        """What the person is asked before this call is placed (``cost``: the estimate's line)."""
         script = self.request.script
         return (
             f"Place a {kind(self.provider)} phone call to {self.to_number}?\n"
             f"Scenario: {script.scenario}\nBusiness: {inputs.clip(script.business_description, 200)}\n"
             + (f"Controls: {controls}\n" if (controls := script.overrides.describe()) else "")
             + (f"{unsent}\n" if (unsent := script_not_sent(self.provider)) else "")
+            + (f"{cost}\n" if cost else "")
             + f"(plan {self.fingerprint})"
         )
 
@@ -133,7 +135,7 @@ async def call_question(services: Services, plan: CallPlan, *, allow_redial: boo
         await check_hourly(services, plan.provider, 1, batch=False)
     except CallerError:
         return None
-    return plan.question()
+    return plan.question(estimate_line(await estimate(services, plan.provider, [plan.request.script], 1)))
 
 
 def _duplicate_answer(services: Services, plan: CallPlan, earlier: CallRecord) -> PlaceCallResult:
@@ -217,6 +219,7 @@ async def place_call(
             scenario=plan.scenario,
             dry_run=True,
             request=await provider.preview_call(plan.request),
+            cost_estimate=await estimate(services, provider, [plan.request.script], 1),
             **services.answered_by(provider),
         )
     caps = services.caps(provider)

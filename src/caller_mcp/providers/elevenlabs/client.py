@@ -12,6 +12,7 @@ retrying and error mapping are :class:`~caller_mcp.providers.http.HttpApi`'s; th
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,8 @@ import anyio
 import httpx
 
 from ...domain.batches import BatchPage, BatchRequest, BatchReport
-from ...domain.calls import CallReport, CallRequest, PlacedCall
+from ...domain.calls import CallReport, CallRequest, LlmPrice, PlacedCall
+from ...domain.script import CallerScript
 from ...errors import OutcomeUnknown, ProviderError, ProviderStatusError
 from ...ports import Capabilities
 from ..http import HttpApi, encode_json, segment
@@ -53,7 +55,10 @@ CAPABILITIES = Capabilities(
     ring_timeout=True,
     batch_concurrency=True,
     recipient_ids=True,
+    cost_estimate=True,
 )
+LLM_USAGE_PATH = "/v1/convai/llm-usage/calculate"
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
 class ElevenLabsProvider:
@@ -95,6 +100,10 @@ class ElevenLabsProvider:
         )
         self._phone_provider: str | None = None if config.phone_provider == "auto" else config.phone_provider
         self._lookup_lock = anyio.Lock()
+        # Per process (issue 12): the agent's LLM and own prompt, and price lists by prompt length.
+        self._agent: dict[str, str] | None = None
+        self._agent_lock = anyio.Lock()
+        self._prices: dict[int, dict[str, float]] = {}
 
     # -- phone number --------------------------------------------------------------------------
 
@@ -192,6 +201,75 @@ class ElevenLabsProvider:
         """
         answer = await self._http.send("GET", f"/v1/convai/conversations/{segment(provider_ref)}")
         return call_report(answer, provider_ref)
+
+    # -- prices --------------------------------------------------------------------------------
+
+    async def agent(self) -> dict[str, str]:
+        """The configured agent's LLM and own prompt, read once per process with
+        ``GET /v1/convai/agents/{agent_id}``: ``{"llm": conversation_config.agent.prompt.llm,
+        "prompt": conversation_config.agent.prompt.prompt}``.
+
+        Raises:
+            ProviderError: the read failed, or the agent names no LLM.
+        """
+        if self._agent is not None:
+            return self._agent
+        async with self._agent_lock:
+            if self._agent is None:
+                answer = await self._http.send("GET", f"/v1/convai/agents/{segment(self._config.agent_id)}")
+                prompt = ((((answer or {}).get("conversation_config") or {}).get("agent") or {}).get("prompt") or {}) if isinstance(answer, dict) else {}
+                llm = prompt.get("llm") if isinstance(prompt, dict) else None
+                if not isinstance(llm, str) or not llm:
+                    raise ProviderError(
+                        f"{self._http.display}'s agent {self._config.agent_id} names no LLM "
+                        "(conversation_config.agent.prompt.llm), so no price can be estimated."
+                    )
+                own = prompt.get("prompt")
+                self._agent = {"llm": llm, "prompt": own if isinstance(own, str) else ""}
+        return self._agent
+
+    def prompt_length(self, script: CallerScript, agent_prompt: str) -> int:
+        """The caller prompt's length in characters for ``script``: the overriding prompt
+        (``override`` mode), or the agent's own with ``{{business_description}}`` and
+        ``{{scenario}}`` filled (``variables`` mode)."""
+        if self._config.script_mode != "variables":
+            return len(script.prompt)
+        values = {**{k: str(v) for k, v in script.overrides.variables().items()},
+                  "business_description": script.business_description, "scenario": script.scenario}
+        return len(_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), agent_prompt))
+
+    async def llm_price(self, script: CallerScript) -> LlmPrice:
+        """The agent's LLM price per minute for ``script`` (seed ``003_…``):
+        ``POST /v1/convai/llm-usage/calculate {prompt_length, number_of_pages: 0, rag_enabled: false}``
+        → ``llm_prices[{llm, price_per_minute}]``, the entry of the agent's LLM. The agent is read
+        once and each prompt length's price list once per process.
+
+        Raises:
+            ProviderError: a read failed, or the list has no price for the agent's LLM.
+        """
+        agent = await self.agent()
+        length = self.prompt_length(script, agent["prompt"])
+        prices = self._prices.get(length)
+        if prices is None:
+            answer = await self._http.send(
+                "POST", LLM_USAGE_PATH, body={"prompt_length": length, "number_of_pages": 0, "rag_enabled": False}
+            )
+            listed = answer.get("llm_prices") if isinstance(answer, dict) else None
+            if not isinstance(listed, list):
+                raise ProviderError(f"{self._http.display}'s LLM price answer has no llm_prices list.")
+            prices = {
+                str(item["llm"]): float(item["price_per_minute"])
+                for item in listed
+                if isinstance(item, dict) and isinstance(item.get("price_per_minute"), (int, float))
+                and not isinstance(item.get("price_per_minute"), bool) and item.get("llm")
+            }
+            self._prices[length] = prices
+        if agent["llm"] not in prices:
+            raise ProviderError(
+                f"{self._http.display} lists no price for the agent's LLM {agent['llm']} (prices exist for "
+                f"{', '.join(sorted(prices)[:8]) or 'no model'}), so no estimate can be given."
+            )
+        return LlmPrice(llm=agent["llm"], usd_per_minute=prices[agent["llm"]], prompt_length=length)
 
     # -- batches -------------------------------------------------------------------------------
 

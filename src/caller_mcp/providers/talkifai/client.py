@@ -27,7 +27,8 @@ import anyio
 import httpx
 
 from ...domain.batches import BatchPage, BatchReport, BatchRequest
-from ...domain.calls import CallReport, CallRequest, PlacedCall
+from ...domain.calls import CallReport, CallRequest, LlmPrice, PlacedCall
+from ...domain.script import CallerScript
 from ...errors import ConfigError, InvalidInput, NotSupported, ProviderStatusError
 from ...ports import Capabilities
 from ..http import HttpApi, segment
@@ -235,6 +236,13 @@ class TalkifaiProvider:
                 datetime.fromtimestamp(batch.scheduled_time_unix, timezone.utc).isoformat().replace("+00:00", "Z")
             )
         return body
+
+    async def llm_price(self, script: CallerScript) -> LlmPrice:
+        """Not offered: TalkifAI documents no per-minute price for a single call."""
+        raise NotSupported(
+            "The talkifai provider does not support a cost estimate before dialling; a TalkifAI batch's "
+            "answer carries TalkifAI's own estimate."
+        )
 
     def preview_batch(self, batch: BatchRequest) -> dict[str, Any]:
         """The exact request :meth:`submit_batch` would send (key as ``***``)."""
