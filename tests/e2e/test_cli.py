@@ -101,7 +101,7 @@ def test_stdio_session_places_a_sandbox_call_and_stdout_is_only_json_rpc(tmp_pat
     assert all(m.get("jsonrpc") == "2.0" for m in messages)
     assert {m["id"] for m in messages if "id" in m} == {1, 2, 3, 4, 5}
     assert by_id[1]["result"]["serverInfo"]["name"] == "caller-mcp"
-    assert len(by_id[2]["result"]["tools"]) == 13
+    assert len(by_id[2]["result"]["tools"]) == 14
     placed = by_id[4]["result"]
     assert placed["isError"] is False
     assert placed["structuredContent"]["provider"] == "elevenlabs" and placed["structuredContent"]["sandbox"] is True
@@ -117,7 +117,7 @@ def test_python_dash_m_lists_tools(tmp_path):
     server.send(rpc(2, "tools/list"))
     tools = server.answer(2)["result"]["tools"]
     server.close()
-    assert len(tools) == 13
+    assert len(tools) == 14
 
 
 def free_port() -> int:
