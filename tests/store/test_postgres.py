@@ -148,3 +148,24 @@ def test_three_processes_reserving_the_same_numbers_on_postgresql_reserve_each_o
     assert sorted(reserved) == numbers
     counts = store._db.execute("SELECT to_number, count(*) AS n FROM calls GROUP BY to_number ORDER BY to_number").fetchall()
     assert [(r["to_number"], r["n"]) for r in counts] == [(n, 1) for n in numbers]
+
+
+def test_call_controls_recipient_ids_and_costs_on_postgresql(store):
+    call, _ = store.reserve_call(
+        call_id="call_c", provider="elevenlabs", to_number="+15551230000", scenario="s", business_description="d",
+        guard_since=None, cap_window_start=0.0, check_cap=lambda recent: None, overrides='{"language": "es"}',
+    )
+    assert store.get_call("call_c").controls() == {"language": "es"}
+    store.reserve_batch(
+        local_id="batch_l", provider="elevenlabs", name="b", recipients=[{"phone_number": "+15551230001", "scenario": "s", "id": "case-1"}],
+        scheduled_time_unix=None, cap_window_start=0.0, check_cap=lambda recent: None,
+    )
+    store.record_batch_outcome("batch_l", status="pending", batch_id="btcal_1")
+    row = {"conversation_id": "conv_1", "to_number": "+15551230001", "scenario": "s", "status": "done",
+           "provider_status": "completed", "created_at": 1.0, "recipient_id": "case-1", "overrides": '{"voice_id": "v"}'}
+    assert store.record_batch_calls("btcal_1", "elevenlabs", [row]) == 1
+    assert store.batch_costs("btcal_1")["calls"] == 0
+    store.record_provider_report("conv_1", status="done", provider_status="done", cost=80.0, cost_unit="credits", cost_usd=0.0133)
+    recorded = store.get_call("conv_1")
+    assert (recorded.recipient_id, recorded.controls(), recorded.cost, recorded.cost_unit) == ("case-1", {"voice_id": "v"}, 80.0, "credits")
+    assert store.batch_costs("btcal_1") == {"calls": 1, "cost": 80.0, "cost_unit": "credits", "calls_usd": 1, "cost_usd": 0.0133}
