@@ -79,7 +79,7 @@ CAPABILITY_WORDS = {
     "batch_retry": "retrying a batch's failed recipients",
     "read_call": "reading a call's status and transcript",
     "read_dialled_call": "reading back the calls it places",
-    "cost_estimate": "a cost estimate",
+    "cost_estimate": "a cost estimate before dialling",
     "webhooks": "signed webhooks",
     "call_language": "a per-call language (language)",
     "call_voice": "a per-call voice (voice_id)",

@@ -106,10 +106,11 @@ async def estimate_cost(
     scenario: str | None = None,
     *,
     principal: str = LOCAL_PRINCIPAL,
+    provider_name: str | None = None,
 ) -> CostEstimateResult:
     """The ``estimate_cost`` tool: what ``calls`` calls of ``expected_minutes`` minutes with this
     description and scenario (default: the stored context, as ``place_call``) will cost in LLM
-    usage. Reads only; dials nothing.
+    usage on ``provider_name`` (default: ``CALLER_MCP_PROVIDER``'s). Reads only; dials nothing.
 
     Raises:
         InvalidInput: bad counts, or no description (``Provide a business description first.``).
@@ -120,7 +121,7 @@ async def estimate_cost(
     description, goal = await defaults(services, business_description, scenario, principal)
     if description is None:
         raise InvalidInput(NO_DESCRIPTION_ERROR)
-    provider = services.provider()
+    provider = services.provider(provider_name)
     services.require(provider, "cost_estimate")
     price = await provider.llm_price(build_script(description, goal))
     return CostEstimateResult(

@@ -264,11 +264,13 @@ async def estimate_cost(
     expected_minutes: float = 3,
     business_description: str | None = None,
     scenario: str | None = None,
+    provider: Annotated[ProviderName | None, PROVIDER_ARG] = None,
 ) -> Annotated[CallToolResult, CostEstimateResult]:
     """Approximate cost in USD before dialling: the agent's LLM price/min × expected_minutes × calls
     (LLM part only). Free; dials nothing."""
     answer = costs.estimate_cost(
-        services_of(ctx), calls, expected_minutes, business_description, scenario, principal=principal_of(ctx)
+        services_of(ctx), calls, expected_minutes, business_description, scenario, principal=principal_of(ctx),
+        provider_name=provider,
     )
     return _result(await _run(answer, "estimate_cost"))
 
