@@ -251,9 +251,11 @@ async def plan_batch(
             f"got {target_concurrency_limit!r}."
         )
     name = inputs.text(call_name, "call_name", inputs.MAX_CALL_NAME_CHARS) or (
-        # To the minute: the name is part of the plan's fingerprint, and a tool call planned twice
-        # (the stateless protocol replans after a question) must give one plan, not two.
-        "caller-mcp batch " + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        # The day and the count, not the time: the name is part of the plan's fingerprint, and a
+        # tool call planned twice (the stateless protocol replans after a question) must give one
+        # plan; list_batches shows when each was created.
+        f"caller-mcp batch {datetime.now(timezone.utc):%Y-%m-%d}, {len(recipients):,} "
+        f"call{'s' if len(recipients) != 1 else ''}"
     )
     default = check_overrides(
         language_code=language, voice=voice_id, variables=dynamic_variables, ring_timeout_secs=ring_timeout_secs
