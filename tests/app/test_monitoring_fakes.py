@@ -3,6 +3,8 @@ the transcript resource and the local call history."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from caller_mcp.app import dialling, monitoring
@@ -270,3 +272,35 @@ async def test_list_calls_refuses_a_limit_out_of_range(services, limit):
 async def test_list_calls_refuses_a_bad_since(services):
     with pytest.raises(InvalidInput, match="^since must be Unix seconds or ISO 8601"):
         await monitoring.list_calls(services, since="last week")
+
+
+async def test_get_call_sees_a_report_another_replica_stored_without_reading_the_provider(make_services, tmp_path):
+    """A provider read only through its webhooks (no read_call): a webhook received by another
+    replica lands in the shared store; the waiting get_call finds it on its next look."""
+    from caller_mcp.app import webhooks as hooks
+    from caller_mcp.domain.calls import CallReport
+    from caller_mcp.domain.webhooks import report_to_json
+
+    lacking = FakeProvider("pushonly", capabilities=Capabilities(per_call_script=True))
+    services = make_services(lacking)
+    services.webhooks_received.add("pushonly")
+    call_id = await placed_call(services)
+    record = await services.store.get_call(call_id)
+    other = make_services(lacking)  # another replica's services on the same database
+    clock = {"t": 0.0}
+    services.monotonic = lambda: clock["t"]
+    pushed = CallReport(provider_ref=record.conversation_id, status="done", provider_status="completed", duration_secs=7.0)
+
+    async def sleep(secs: float) -> None:
+        clock["t"] += secs
+        if clock["t"] >= 3 and (await other.store.get_call(call_id)).report_json is None:
+            await other.store.apply_webhook(
+                provider="pushonly", event_key="evt_1", received_at=time.time(), refs=(record.conversation_id,),
+                to_number=None, merge=lambda stored: (report_to_json(pushed), hooks.report_columns(pushed)),
+            )
+
+    services.sleep = sleep
+    answer = await monitoring.get_call(services, call_id, 40)
+    assert answer.status == "done" and answer.duration_secs == 7.0
+    assert answer.waited_secs < 15  # found on a look soon after, not at the end of the wait
+    assert lacking.reads == []

@@ -130,7 +130,10 @@ async def get_call(
         while listening and (now := services.monotonic()) < deadline and not (pushed is not None and pushed.final):
             if progress is not None:
                 await progress(round(now - start, 1), wait, f"{record.status} after {now - start:.0f} s; waiting for the provider's webhook")
-            await services.pause(deadline - now, key)
+            # Woken at once by a webhook this process receives; the store is read again now and
+            # then for one another replica received (no provider request either way).
+            await services.pause(min(delay, deadline - now), key)
+            delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
             record = await services.store.get_call(record.call_id) or record
             pushed = _pushed(record)
         if pushed is not None:
