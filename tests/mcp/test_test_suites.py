@@ -292,3 +292,16 @@ async def test_a_sandbox_run_from_an_earlier_process_is_reported_as_unknown_not_
         run = await call(client, "get_test_run", run_id=started["run_id"], wait_seconds=0)
         assert run["status"] == "outcome_unknown" and "keeps calls in memory" in run["notes"][-1]
         assert run["counts"] == {"not_judged": 2} and "Nothing more will happen" in run["next"]
+
+
+async def test_a_suite_runs_and_is_judged_on_a_postgresql_store(connect, clock, pg_url):
+    async with connect(Settings(_env_file=None, caller_mcp_db=pg_url, caller_mcp_redial_guard_secs=0)) as client:
+        run = await finished_run(client, clock)
+        verdict = await call(
+            client, "record_verdict", run_id=run["run_id"], case_id="order", repeat=1,
+            criterion="the business says what the pizza costs", passed=True, evidence="costs 18 dollars",
+        )
+        assert verdict["unit_verdict"] == "passed"
+        report = await call(client, "get_test_report", run_id=run["run_id"])
+        assert report["cases"][0]["passed"] == 1 and report["cost"]["credits"] > 0
+        assert (await call(client, "get_test_report"))["runs"][0]["run_id"] == run["run_id"]

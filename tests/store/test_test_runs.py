@@ -90,3 +90,26 @@ def test_runs_from_before_principals_become_the_local_principals(tmp_path):
     reopened = SqliteStore(path)
     assert [r.run_id for r in reopened.list_runs(principal="local")] == ["run_1"]
     assert reopened.get_run("run_1").principal == "local" and reopened.list_runs(principal="alice") == []
+
+
+def test_runs_units_verdicts_and_the_guard_on_postgresql(pg_url):
+    from caller_mcp.store.postgres import PostgresStore
+
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)  # two replicas on one database
+    try:
+        run, new = reserve(first, "run_1", guard_since=time.time() - 120)
+        assert new and run.principal == "local"
+        assert reserve(second, "run_2", guard_since=time.time() - 120)[0].run_id == "run_1"
+        second.update_unit("run_1", "order", 1, status="done", final=1, transcript=[("business", "We open at 11 am")])
+        assert first.run_units("run_1")[0].transcript == [("business", "We open at 11 am")]
+        first.record_verdict("run_1", "order", 1, "hours", passed=False, evidence="We open at 11 am", role="business")
+        second.record_verdict("run_1", "order", 1, "hours", passed=True, evidence="We open at 11 am", role="business")
+        assert [(v.passed, v.role) for v in first.run_verdicts("run_1")] == [(1, "business")]
+        reserve(first, "run_3", fingerprint="f2")
+        latest = first.get_run("run_3")
+        assert first.previous_run("smoke", latest.created_at, "run_3").run_id == "run_1"
+        assert [r.run_id for r in second.list_runs(principal="local")] == ["run_3", "run_1"]
+        assert second.list_runs(principal="alice") == []
+    finally:
+        first.close()
+        second.close()
