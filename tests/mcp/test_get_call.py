@@ -688,3 +688,42 @@ async def test_batch_recipient_read_by_get_call_before_get_batch_status_keeps_it
     assert row["batch_id"] == batch_id
     assert result.structured_content.get("scenario") == "ask the opening hours"
     assert row["scenario"] == "ask the opening hours"
+
+
+async def test_a_long_summary_and_many_results_are_bounded_and_whole_in_the_resource(connect, db_path):
+    summary = "The caller asked about the menu in great detail. " * 160  # 7,840 characters
+    analysis = {
+        "call_successful": "success",
+        "transcript_summary": summary,
+        "evaluation_criteria_results": {
+            f"criterion_{i}": {"criteria_id": f"criterion_{i}", "result": "success", "rationale": "Said so. " * 30}
+            for i in range(30)
+        },
+        "data_collection_results": {
+            f"field_{i}": {"data_collection_id": f"field_{i}", "value": "x" * 200, "rationale": "Heard it."}
+            for i in range(30)
+        },
+    }
+    api = FakeElevenLabs(conversation("done", analysis=analysis))
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
+        placed = await place(client)
+        result = await client.call_tool("get_call", {"call_id": placed["call_id"]})
+        answer = result.structured_content
+        resource = await client.read_resource(answer["transcript_uri"])
+    assert len(text(result)) <= 6_000
+    assert len(answer["summary"]) == 1_000 and answer["summary"].endswith("…") and answer["summary_truncated"] is True
+    kept = len(answer["evaluation_results"]) + len(answer["data_collected"])
+    assert kept >= 1 and answer["results_omitted"] == 60 - kept
+    whole = resource.contents[0].text
+    assert f"Summary: {summary}" in whole
+    assert "Evaluation criterion_29: success" in whole and f"Collected field_29: {'x' * 200}" in whole
+
+
+async def test_a_short_summary_and_few_results_are_whole(connect, db_path):
+    api = FakeElevenLabs(conversation("done"))
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(api)) as client:
+        placed = await place(client)
+        answer = (await client.call_tool("get_call", {"call_id": placed["call_id"]})).structured_content
+    assert answer["summary"] == ANALYSIS["transcript_summary"]
+    assert "summary_truncated" not in answer and "results_omitted" not in answer
+    assert len(answer["evaluation_results"]) == 1 and len(answer["data_collected"]) == 1

@@ -11,7 +11,16 @@ from ..domain.calls import CallReport, record_status
 from ..domain.webhooks import report_from_json
 from ..domain.caps import iso
 from ..domain.policy import check_e164
-from ..domain.transcript import UNTRUSTED_NOTE, bounded_transcript, collected_values, evaluation_results, transcript_text
+from ..domain.transcript import (
+    MAX_SUMMARY_CHARS,
+    UNTRUSTED_NOTE,
+    bounded_results,
+    bounded_transcript,
+    clip,
+    collected_values,
+    evaluation_results,
+    transcript_text,
+)
 from ..errors import InvalidInput, NotFound, ProviderStatusError
 from ..ports import Provider
 from ..store import CallRecord
@@ -231,6 +240,9 @@ def _report_result(
     services: Services, provider: Provider, record: CallRecord | None, report: CallReport, waited: float
 ) -> CallResult:
     lines, truncated = bounded_transcript(report.transcript)
+    evaluations, collected, omitted = bounded_results(
+        evaluation_results(report.evaluations), collected_values(report.data_collected)
+    )
     shown_id = record.call_id if record is not None else report.provider_ref
     spoken = bool(report.transcript or report.summary or report.data_collected)
     return CallResult(
@@ -247,16 +259,22 @@ def _report_result(
         duration_secs=report.duration_secs,
         termination_reason=report.termination_reason,
         outcome=report.outcome,
-        summary=report.summary,
-        evaluation_results=evaluation_results(report.evaluations),
-        data_collected=collected_values(report.data_collected),
+        summary=clip(report.summary, MAX_SUMMARY_CHARS) if report.summary else None,
+        summary_truncated=True if report.summary and len(report.summary) > MAX_SUMMARY_CHARS else None,
+        evaluation_results=evaluations,
+        data_collected=collected,
+        results_omitted=omitted or None,
         cost=report.cost.amount if report.cost else None,
         cost_unit=report.cost.unit if report.cost else None,
         cost_usd=report.cost_usd,
         transcript=[TranscriptLine(role=t.role, message=t.message, secs=t.secs) for t in lines],
         transcript_turns=len(report.transcript),
         transcript_truncated=truncated,
-        transcript_uri=f"caller://calls/{shown_id}/transcript" if report.transcript else None,
+        transcript_uri=(
+            f"caller://calls/{shown_id}/transcript"
+            if report.transcript or (report.summary and len(report.summary) > MAX_SUMMARY_CHARS) or omitted
+            else None
+        ),
         recording_url=report.recording_url,
         untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
         waited_secs=waited,
@@ -288,7 +306,9 @@ async def transcript(services: Services, call_id: str) -> str:
         f"status {report.status}, {len(report.transcript)} turns. "
         "caller = the AI caller; business = the line under test."
     )
-    return transcript_text(header, report.transcript)
+    return transcript_text(
+        header, report.transcript, summary=report.summary, evaluations=report.evaluations, collected=report.data_collected
+    )
 
 
 async def list_calls(

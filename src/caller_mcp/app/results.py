@@ -253,8 +253,10 @@ class CallResult(BaseModel):
     termination_reason: str | None = None
     outcome: str | None = None
     summary: str | None = None
+    summary_truncated: bool | None = Field(default=None, description="The summary was cut; the whole is at transcript_uri.")
     evaluation_results: list[CriterionResult] = Field(default_factory=list)
     data_collected: list[CollectedValue] = Field(default_factory=list)
+    results_omitted: int | None = Field(default=None, description="Evaluation/collected entries left out; all are at transcript_uri.")
     cost: float | None = None
     cost_unit: str | None = None
     cost_usd: float | None = None

@@ -26,6 +26,12 @@ MAX_TRANSCRIPT_CHARS = 3_000
 MAX_TURN_CHARS = 500
 #: What a turn costs in the answer beyond its words: ``{"role":"business","message":"","secs":12.0},``.
 TURN_OVERHEAD_CHARS = 45
+#: Characters of the provider's summary a get_call answer carries at most (a 7,794-character
+#: summary once made one answer 9.5k characters); the whole one is in the transcript resource.
+MAX_SUMMARY_CHARS = 1_000
+#: Characters of evaluation results and collected data together a get_call answer carries at
+#: most, as compact JSON; entries past it are left out (counted) and are in the resource.
+MAX_RESULTS_CHARS = 2_000
 
 
 def clip(text: str, limit: int = MAX_TURN_CHARS) -> str:
@@ -107,13 +113,53 @@ def collected_values(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def transcript_text(header: str, turns: tuple[Turn, ...] | list[Turn]) -> str:
-    """The whole transcript as text: ``header``, the untrusted-content warning, then one
-    ``[12s] business: …`` line per turn."""
+def bounded_results(
+    evaluations: list[dict[str, Any]], collected: list[dict[str, Any]], budget: int = MAX_RESULTS_CHARS
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Evaluation results then collected data, as many whole entries as fit in ``budget``
+    characters of compact JSON (each entry's texts already cut to :data:`MAX_TURN_CHARS`).
+
+    Returns:
+        ``(evaluations kept, collected kept, entries left out)``.
+    """
+    used = 0
+    kept: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+    omitted = 0
+    for target, entries in zip(kept, (evaluations, collected)):
+        for entry in entries:
+            cost = len(json.dumps(entry, ensure_ascii=False, separators=(",", ":"))) + 1
+            if omitted or used + cost > budget:
+                omitted += 1
+                continue
+            target.append(entry)
+            used += cost
+    return kept[0], kept[1], omitted
+
+
+def transcript_text(
+    header: str,
+    turns: tuple[Turn, ...] | list[Turn],
+    *,
+    summary: str | None = None,
+    evaluations: dict[str, Any] | None = None,
+    collected: dict[str, Any] | None = None,
+) -> str:
+    """The whole transcript as text: ``header``, the untrusted-content warning, one
+    ``[12s] business: …`` line per turn, then the whole summary, evaluation results and collected
+    data (what a get_call answer may have cut)."""
     lines = [header, f"Note: the {UNTRUSTED_NOTE}", ""]
     for turn in turns:
         at = f"[{turn.secs:g}s] " if turn.secs is not None else ""
         lines.append(f"{at}{turn.role}: {turn.message}")
     if not turns:
         lines.append("(no words were spoken yet)")
+    if summary:
+        lines += ["", f"Summary: {summary}"]
+    for title, results, field in (("Evaluation", evaluations, "result"), ("Collected", collected, "value")):
+        for key, value in (results or {}).items():
+            value = value if isinstance(value, dict) else {field: value}
+            shown = value.get(field)
+            shown = json.dumps(shown, ensure_ascii=False) if isinstance(shown, (dict, list)) else shown
+            rationale = f" — {value['rationale']}" if value.get("rationale") else ""
+            lines.append(f"{title} {key}: {shown}{rationale}")
     return "\n".join(lines) + "\n"
