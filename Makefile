@@ -30,6 +30,7 @@ bench: install
 	$(PY) benchmarks/dial_policy.py
 	$(PY) benchmarks/monitoring.py
 	$(PY) benchmarks/test_runs.py
+	$(PY) benchmarks/serve_http.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
