@@ -55,12 +55,14 @@ class BatchPlan:
     Attributes:
         provider: who submits it. request: the recipients, each with its (shared) caller script.
         fingerprint: of the whole request, shown in the confirmation question.
+        recipients_key: what the duplicate guard compares (:func:`recipients_key`).
         principal: who asked for it (the batch and its calls are recorded under it).
     """
 
     provider: Provider
     request: BatchRequest
     fingerprint: str
+    recipients_key: str = ""
     principal: str = LOCAL_PRINCIPAL
 
     @property
@@ -303,38 +305,42 @@ async def plan_batch(
     controls = sorted(str(s.overrides.as_dict()) for s in checker.scripts.values() if not s.overrides.empty)
     options = [ring, target_concurrency_limit, controls] if ring or target_concurrency_limit or controls else []
 
-    def digest() -> str:
+    def digests() -> tuple[str, str]:
         summary = [(r.phone_number, r.script.scenario, r.recipient_id) for r in request.recipients] if checker.ids else [
             (r.phone_number, r.script.scenario) for r in request.recipients
         ]
-        return fingerprint([provider.name, name, scheduled_time_unix, summary, scripts, *options])
+        return (
+            fingerprint([provider.name, name, scheduled_time_unix, summary, scripts, *options]),
+            recipients_key(provider.name, request),
+        )
 
-    return BatchPlan(
-        provider=provider, request=request, fingerprint=await anyio.to_thread.run_sync(digest), principal=principal
-    )
+    plan_digest, key = await anyio.to_thread.run_sync(digests)
+    return BatchPlan(provider=provider, request=request, fingerprint=plan_digest, recipients_key=key, principal=principal)
 
 
-def recipients_key(plan: BatchPlan) -> str:
+def recipients_key(provider_name: str, request: BatchRequest) -> str:
     """What makes two batches the same for the duplicate guard: SHA-256 over the provider, the
     recipients as a set (a number with its scenario and caller script, controls included) and the
     batch's ring timeout — not the name, the order or the start time, so a resubmitted batch (a
-    client's time-out, a second client) matches."""
-    digests: dict[CallerScript, str] = {}
+    client's time-out, a second client) matches. Computed once per plan, on a worker thread
+    (:func:`plan_batch`)."""
+    digests: dict[int, str] = {}  # by script object: recipients with one script share it
     entries = set()
-    for recipient in plan.request.recipients:
+    for recipient in request.recipients:
         script = recipient.script
-        if script not in digests:
-            digests[script] = fingerprint([script.prompt, script.first_message, repr(script.overrides)])
-        entries.add((recipient.phone_number, script.scenario, digests[script]))
-    extra = [plan.request.ring_timeout_secs] if plan.request.ring_timeout_secs is not None else []
-    body = json.dumps([plan.provider.name, sorted(entries), *extra], separators=(",", ":"))
+        digest = digests.get(id(script))
+        if digest is None:
+            digest = digests[id(script)] = fingerprint([script.prompt, script.first_message, repr(script.overrides)])
+        entries.add((recipient.phone_number, script.scenario, digest))
+    extra = [request.ring_timeout_secs] if request.ring_timeout_secs is not None else []
+    body = json.dumps([provider_name, sorted(entries), *extra], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 async def _earlier_batch(services: Services, plan: BatchPlan, allow_resubmit: bool) -> BatchRecord | None:
     """The earlier batch the duplicate guard would return instead of submitting ``plan`` (read only)."""
     since = guard_since(services, services.now(), opt_out=allow_resubmit)
-    return None if since is None else await services.store.recent_batch(recipients_key(plan), since)
+    return None if since is None else await services.store.recent_batch(plan.recipients_key, since)
 
 
 def _duplicate_answer(services: Services, plan: BatchPlan, earlier: BatchRecord) -> SubmitBatchResult:
@@ -420,16 +426,17 @@ async def submit_batch(
     now = services.now()
     local_id = f"{LOCAL_BATCH_PREFIX}{uuid.uuid4().hex[:20]}"
     store = services.store
+    summary = await anyio.to_thread.run_sync(lambda: plan.summary)  # 50,000 dicts: not on the loop
     earlier, new = await store.reserve_batch(
         local_id=local_id,
         provider=provider.name,
         name=request.name,
-        recipients=plan.summary,
+        recipients=summary,
         scheduled_time_unix=request.scheduled_time_unix,
         principal=plan.principal,
         cap_window_start=now - CAP_WINDOW_SECS,
         check_cap=lambda recent: caps.check_hourly(recent, dials, now, batch=True),
-        recipients_key=recipients_key(plan),
+        recipients_key=plan.recipients_key,
         guard_since=guard_since(services, now, opt_out=allow_resubmit),
     )
     if not new:
