@@ -8,6 +8,7 @@ error bodies included.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -345,6 +346,34 @@ async def test_batch_submit_posts_each_recipient_with_its_client_data_and_reads_
     assert batch.recipients == ()
     assert batch.raw == BATCH_ANSWER
     assert api.count("POST") == 1 and len(api.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_a_batch_of_many_pieces_is_posted_as_one_body_with_one_client_data_per_script(monkeypatch):
+    from caller_mcp.providers.elevenlabs import client as elevenlabs_client
+
+    monkeypatch.setattr(elevenlabs_client, "BATCH_PIECE_RECIPIENTS", 2)
+    numbers = [f"+1555123{i:04d}" for i in range(5)]
+    submission = BatchRequest(
+        name="pieces", recipients=tuple(BatchRecipientRequest(phone_number=n, script=SCRIPT) for n in numbers)
+    )
+    bodies = []
+
+    def respond(request):
+        bodies.append((request.headers["content-length"], request.content))
+        return httpx.Response(200, json=BATCH_ANSWER)
+
+    api = FakeApi(respond)
+    async with open_provider(api) as provider:
+        await provider.submit_batch(submission)
+        pieces = list(provider.batch_pieces(submission))
+        request = provider.batch_request(submission)
+    [(length, content)] = bodies
+    assert len(pieces) == 5  # head, three pieces of recipients, tail
+    assert int(length) == len(content) and json.loads(content) == request
+    assert [r["phone_number"] for r in request["recipients"]] == numbers
+    datas = [r["conversation_initiation_client_data"] for r in request["recipients"]]
+    assert datas[0] == CLIENT_DATA and all(d is datas[0] for d in datas)  # one object per distinct script
 
 
 @pytest.mark.anyio

@@ -9,7 +9,15 @@ import httpx
 import orjson
 import pytest
 
-from caller_mcp.providers.http import MAX_DETAIL_CHARS, OFF_LOOP_BYTES, HttpApi, decode_json, detail_of, status_error
+from caller_mcp.providers.http import (
+    MAX_DETAIL_CHARS,
+    OFF_LOOP_BYTES,
+    HttpApi,
+    JsonPieces,
+    decode_json,
+    detail_of,
+    status_error,
+)
 
 SECRET = "sk_test_SECRET_123"
 
@@ -120,3 +128,35 @@ async def test_send_posts_a_body_as_compact_json_or_as_already_encoded_bytes():
     for request in seen:
         assert request.headers["content-type"] == "application/json"
         assert request.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.anyio
+async def test_a_body_in_pieces_is_sent_whole_with_its_length_and_again_on_a_retry():
+    seen: list[httpx.Request] = []
+
+    def answer(request):
+        seen.append(request)
+        return httpx.Response(429 if len(seen) == 1 else 200, json={"ok": True}, headers={"retry-after": "0"})
+
+    async def no_sleep(_):
+        return None
+
+    api = HttpApi(
+        client=httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://api"),
+        display="Test", auth_headers={}, secret=None, read_timeout_secs=1, sleep=no_sleep,
+    )
+    made: list[int] = []
+
+    def pieces():
+        made.append(1)
+        yield b'{"recipients":['
+        yield b'{"phone_number":"+15551234567"},'
+        yield b'{"phone_number":"+15557654321"}]}'
+
+    body = await JsonPieces.of(pieces)
+    assert await api.send("POST", "/submit", body=body, places_call=True) == {"ok": True}
+    await api.aclose()
+    assert len(seen) == 2 and len(made) == 3  # measured once, encoded again for each try
+    for request in seen:
+        assert request.headers["content-length"] == str(body.length) and "transfer-encoding" not in request.headers
+        assert json.loads(request.content) == {"recipients": [{"phone_number": "+15551234567"}, {"phone_number": "+15557654321"}]}

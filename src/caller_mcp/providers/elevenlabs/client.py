@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import anyio
 import httpx
 
-from ...domain.batches import BatchPage, BatchRequest, BatchReport
+from ...domain.batches import BatchPage, BatchRecipientRequest, BatchRequest, BatchReport
 from ...domain.calls import CallReport, CallRequest, LlmPrice, PlacedCall
 from ...domain.script import CallerScript
 from ...errors import OutcomeUnknown, ProviderError, ProviderStatusError
 from ...ports import Capabilities
-from ..http import HttpApi, encode_json, segment
+from ..http import HttpApi, JsonPieces, encode_json, segment
 from .config import ElevenLabsConfig
 from .mapping import batch_report, call_report, client_data, telephony_call_config
 
@@ -37,6 +37,8 @@ OUTBOUND_CALL_PATHS = {
 #: The answer field that carries the telephony call id, by phone provider (``001_…``, ``000_…``).
 CALL_SID_FIELDS = {"twilio": "callSid", "sip_trunk": "sip_call_id"}
 BATCH_SUBMIT_PATH = "/v1/convai/batch-calling/submit"
+#: Recipients encoded per piece of a batch submission's body (~700 KB).
+BATCH_PIECE_RECIPIENTS = 1_000
 
 STATUS_HINTS = {
     401: "Check ELEVENLABS_API_KEY: the key was rejected or its quota is used up.",
@@ -283,22 +285,27 @@ class ElevenLabsProvider:
         copy per distinct script, not one per recipient.
         """
         shared: dict[int, dict[str, Any]] = {}
-        recipients = []
-        mode = self._config.script_mode
-        for recipient in batch.recipients:
-            data = shared.get(id(recipient.script))
-            if data is None:
-                data = shared[id(recipient.script)] = client_data(recipient.script, mode)
-            entry: dict[str, Any] = {"phone_number": recipient.phone_number, "conversation_initiation_client_data": data}
-            if recipient.recipient_id is not None:
-                entry = {"id": recipient.recipient_id, **entry}
-            recipients.append(entry)
+        return {**self._batch_fields(batch), "recipients": self._recipients(batch.recipients, shared)}
+
+    def batch_pieces(self, batch: BatchRequest) -> Iterator[bytes]:
+        """:meth:`batch_request` encoded as JSON, :data:`BATCH_PIECE_RECIPIENTS` recipients per
+        piece (``b"".join`` of the pieces is the whole body)."""
+        head = encode_json({**self._batch_fields(batch), "recipients": []})
+        yield head[: -len(b"]}")]
+        shared: dict[int, dict[str, Any]] = {}
+        recipients = batch.recipients
+        for start in range(0, len(recipients), BATCH_PIECE_RECIPIENTS):
+            piece = encode_json(self._recipients(recipients[start : start + BATCH_PIECE_RECIPIENTS], shared))[1:-1]
+            yield piece if start == 0 else b"," + piece
+        yield b"]}"
+
+    def _batch_fields(self, batch: BatchRequest) -> dict[str, Any]:
+        """The body's fields other than ``recipients``."""
         body: dict[str, Any] = {
             "call_name": batch.name,
             "agent_id": self._config.agent_id,
             "agent_phone_number_id": self._config.agent_phone_number_id,
             "scheduled_time_unix": batch.scheduled_time_unix,
-            "recipients": recipients,
         }
         if batch.target_concurrency_limit is not None:
             body["target_concurrency_limit"] = batch.target_concurrency_limit
@@ -307,6 +314,20 @@ class ElevenLabsProvider:
             body["telephony_call_config"] = telephony
         return body
 
+    def _recipients(self, recipients: Sequence[BatchRecipientRequest], shared: dict[int, dict[str, Any]]) -> list[dict]:
+        """The recipients' JSON objects; ``shared`` maps a script to its one client-data object."""
+        mode = self._config.script_mode
+        out = []
+        for recipient in recipients:
+            data = shared.get(id(recipient.script))
+            if data is None:
+                data = shared[id(recipient.script)] = client_data(recipient.script, mode)
+            entry: dict[str, Any] = {"phone_number": recipient.phone_number, "conversation_initiation_client_data": data}
+            if recipient.recipient_id is not None:
+                entry = {"id": recipient.recipient_id, **entry}
+            out.append(entry)
+        return out
+
     def preview_batch(self, batch: BatchRequest) -> dict[str, Any]:
         """The exact request :meth:`submit_batch` would send, without sending it (a dry run)."""
         return self._preview(BATCH_SUBMIT_PATH, self.batch_request(batch))
@@ -314,10 +335,11 @@ class ElevenLabsProvider:
     async def submit_batch(self, batch: BatchRequest) -> BatchReport:
         """Submit a batch call; answers the created batch (``BatchCallResponse``).
 
-        The body (~700 bytes a recipient) is built and encoded on a worker thread, so the event
+        The body (~700 bytes a recipient) is encoded piece by piece as it is sent
+        (:class:`~caller_mcp.providers.http.JsonPieces`), so it never exists whole and the event
         loop keeps answering other requests meanwhile.
         """
-        body = await anyio.to_thread.run_sync(lambda: encode_json(self.batch_request(batch)))
+        body = await JsonPieces.of(lambda: self.batch_pieces(batch))
         answer = await self._http.send("POST", BATCH_SUBMIT_PATH, body=body, places_call=True)
         try:
             return batch_report(answer)
