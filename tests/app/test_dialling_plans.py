@@ -372,3 +372,14 @@ async def test_retry_refused_by_the_policy_reads_but_sends_nothing(make_services
     with pytest.raises(PolicyViolation, match=r"1 of the 2 recipients.*\n- \+15557654321: "):
         await dialling.plan_retry(services, "btcal_1")
     assert provider.retried == []
+
+
+async def test_the_duplicate_guard_key_is_the_recipients_as_a_set(services):
+    async def key(recipients, scenario="order a pizza", name="b"):
+        return (await dialling.plan_batch(services, recipients, name, PIZZA, scenario)).recipients_key
+
+    same = await key([NUMBER, OTHER])
+    assert await key([OTHER, NUMBER], name="another name") == same  # order and name do not count
+    assert await key([OTHER, NUMBER, NUMBER]) == same  # nor a repeated recipient
+    assert await key([NUMBER, OTHER], "cancel an order") != same
+    assert await key([NUMBER]) != same and len(same) == 64
