@@ -102,6 +102,8 @@ async def _run(settings, text: str, source: str, args: argparse.Namespace) -> in
             except CallerError as exc:
                 group.cancel_scope.cancel()
                 return _usage(str(exc))
+            if started.estimate:
+                print(started.estimate, file=sys.stderr)
             if started.dry_run:
                 print(f"{started.message} Provider {started.provider}{' (sandbox)' if started.sandbox else ''}.")
                 for note in started.not_applied:

@@ -85,7 +85,6 @@ async def test_the_example_suite_runs_and_reports_the_case_designed_to_fail(conn
         assert order["verdict"] == "not_judged" and order["awaiting"] == ["the business takes the order and says what it costs"]
         assert order["provider_outcome"] == "success" and order["transcript_uri"].startswith("caller://calls/conv_")
         assert run["notes"] == [
-            "expected_minutes is kept for a cost estimate; this provider gives none before dialling.",
             "One batch; each recipient's id is case-id#repeat, by which results are matched to cases; at most "
             "CALLER_MCP_TEST_CONCURRENCY calls at once (target_concurrency_limit).",
         ]
@@ -190,6 +189,9 @@ async def test_a_dry_run_checks_every_unit_and_dials_nothing(connect, clock):
         first = body["recipients"][0]
         assert (first["phone_number"], first["id"]) == ("+15551234567", "order#1") and body["target_concurrency_limit"] == 2
         assert first["conversation_initiation_client_data"]["conversation_config_override"]["agent"]["language"] == "es"
+        assert dry["estimate"].startswith("Estimated LLM cost: about $") and "for 2 calls (2 × 3 min, $" in dry["estimate"]
+        example = await call(client, "run_test_suite", suite=EXAMPLE.read_text(), dry_run=True)
+        assert "for 6 calls (6 × 3 min, $" in example["estimate"] and example["not_applied"] == []
         assert (await call(client, "get_test_report"))["runs"] == []
         refused = await error(client, "run_test_suite", suite=SUITE.replace("+15551234567", "+19005551234"))
         assert "premium" in refused.lower()
@@ -242,6 +244,7 @@ async def test_a_run_is_confirmed_like_a_batch_and_a_decline_dials_nothing(conne
         message = await error(client, "run_test_suite", suite=SUITE)
         assert "did not confirm" in message
         assert asked and asked[0].startswith("Run test suite 'order-smoke': 2 sandbox phone calls") and "(plan " in asked[0]
+        assert "Estimated LLM cost: about $" in asked[0] and "LLM part only, approximate." in asked[0]
         assert (await call(client, "get_test_report"))["runs"] == []
         assert (await call(client, "list_batches"))["count"] == 0
 
@@ -305,3 +308,12 @@ async def test_a_suite_runs_and_is_judged_on_a_postgresql_store(connect, clock, 
         report = await call(client, "get_test_report", run_id=run["run_id"])
         assert report["cases"][0]["passed"] == 1 and report["cost"]["credits"] > 0
         assert (await call(client, "get_test_report"))["runs"][0]["run_id"] == run["run_id"]
+
+
+async def test_the_estimate_prices_each_case_at_its_expected_minutes(connect, clock):
+    suite = SUITE.replace("defaults: {repeats: 2}", "defaults: {repeats: 2, expected_minutes: 2}") + (
+        "  - id: long\n    scenario: ask about catering\n    repeats: 1\n    expected_minutes: 10\n"
+    )
+    async with connect() as client:
+        dry = await call(client, "run_test_suite", suite=suite, dry_run=True)
+    assert "for 3 calls (2 × 2 min, 1 × 10 min, $" in dry["estimate"]

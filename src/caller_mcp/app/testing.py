@@ -55,7 +55,8 @@ from ..errors import (
 )
 from ..ports import Provider
 from ..store.test_runs import TestRunRecord, TestUnitRecord
-from . import dialling, monitoring
+from . import costs, dialling, monitoring
+from .costs import DEFAULT_EXPECTED_MINUTES
 from .context import NO_DESCRIPTION_ERROR, defaults
 from .dialling.common import check_hourly, fingerprint, kind
 from .recording import recipient_rows, record_batch_calls
@@ -140,14 +141,14 @@ class RunPlan:
         """``batch`` or ``calls``."""
         return "batch" if self.batch is not None else "calls"
 
-    def question(self) -> str:
-        """What the person is asked before the run dials."""
+    def question(self, cost: str = "") -> str:
+        """What the person is asked before the run dials (``cost``: the estimate's line)."""
         numbers = sorted({u.to_number for u in self.units})
         cases = ", ".join(c.id for c in self.suite.cases[:8]) + (" …" if len(self.suite.cases) > 8 else "")
         return (
             f"Run test suite '{self.suite.name}': {len(self.units):,} {kind(self.provider)} phone calls "
             f"({len(self.suite.cases)} cases: {cases}) to {', '.join(numbers[:5])}"
-            f"{' …' if len(numbers) > 5 else ''}?\n(plan {self.fingerprint})"
+            f"{' …' if len(numbers) > 5 else ''}?\n" + (f"{cost}\n" if cost else "") + f"(plan {self.fingerprint})"
         )
 
 
@@ -210,7 +211,7 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
     description, _ = await defaults(services, suite.business_description, None, principal)
     if description is None:
         raise InvalidInput(f"{source}: give business_description in the suite (or set_business_context). {NO_DESCRIPTION_ERROR}")
-    not_applied = _unsent_settings(suite)
+    not_applied = _unsent_settings(suite, provider)
     batch: dialling.BatchPlan | None = None
     calls: list[dialling.CallPlan] = []
     if provider.capabilities.batches:
@@ -254,11 +255,31 @@ async def plan_run(services: Services, text: str, source: str = "suite", *, prin
     )
 
 
-def _unsent_settings(suite: Suite) -> list[str]:
-    """Notes on what the suite gives that the run cannot use (no cost estimate before dialling yet)."""
-    if any(suite.setting(c, "expected_minutes") is not None for c in suite.cases):
-        return ["expected_minutes is kept for a cost estimate; this provider gives none before dialling."]
+def _unsent_settings(suite: Suite, provider: Provider) -> list[str]:
+    """Notes on what the suite gives that the run cannot use (a provider without a price before dialling)."""
+    if not provider.capabilities.cost_estimate and any(suite.setting(c, "expected_minutes") is not None for c in suite.cases):
+        return [f"expected_minutes is not used: {provider.name} gives no price before dialling."]
     return []
+
+
+async def run_estimate(services: Services, plan: RunPlan) -> str:
+    """The run's price before dialling, in one line: the LLM part of every call (``app.costs``), each
+    case at its ``expected_minutes`` (default 3); or why there is none. Never raises for the provider."""
+    scripts = plan.batch.scripts() if plan.batch is not None else list({id(c.request.script): c.request.script for c in plan.calls}.values())
+    minutes: dict[float, int] = defaultdict(int)
+    for unit in plan.units:
+        minutes[plan.suite.setting(plan.suite.case(unit.case_id), "expected_minutes") or DEFAULT_EXPECTED_MINUTES] += 1
+    total, parts = 0.0, []
+    for expected, calls in sorted(minutes.items()):
+        estimate = await costs.estimate(services, plan.provider, scripts, calls, expected)
+        if estimate.estimated_usd is None:
+            return costs.estimate_line(estimate)
+        total += estimate.estimated_usd
+        parts.append(f"{calls:,} × {expected:g} min")
+    return (
+        f"Estimated LLM cost: about ${total:,.4f} for {len(plan.units):,} calls ({', '.join(parts)}, "
+        f"${estimate.usd_per_minute:g}/min, {estimate.llm}); LLM part only, approximate."
+    )
 
 
 async def run_question(services: Services, plan: RunPlan) -> str | None:
@@ -270,7 +291,7 @@ async def run_question(services: Services, plan: RunPlan) -> str | None:
         await check_hourly(services, plan.provider, len(plan.units), batch=plan.batch is not None)
     except CallerError:
         return None
-    return plan.question()
+    return plan.question(await run_estimate(services, plan))
 
 
 def _run_fingerprint(plan: RunPlan) -> str:
@@ -314,7 +335,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
         if not confirmed:
             raise NotConfirmed("Not run: the person did not confirm the test run.")
         return StartRunResult(
-            status="dry_run", dry_run=True, request=request,
+            status="dry_run", dry_run=True, request=request, estimate=await run_estimate(services, plan),
             message=f"Dry run: {len(plan.units)} calls checked ({plan.mode}); nothing was dialled. "
             "The request shows the first call(s).",
             **base,
@@ -380,7 +401,7 @@ async def start_run(services: Services, plan: RunPlan, *, dry_run: bool = False,
         )
     await store.update_run(run_id, status="running", batch_id=submitted.batch_id)
     return StartRunResult(
-        run_id=run_id, status="running", batch_id=submitted.batch_id,
+        run_id=run_id, status="running", batch_id=submitted.batch_id, estimate=await run_estimate(services, plan),
         message=f"Submitted {len(plan.units)} calls as one batch. Next: get_test_run(run_id, wait_seconds=50).",
         **base,
     )
