@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         description="MCP server that places AI test calls (ElevenLabs; sandbox when no keys are set). "
         "With no command it serves MCP over stdio.",
         epilog="Environment variables (ELEVENLABS_API_KEY, ELEVENLABS_AGENT_ID, "
-        "ELEVENLABS_AGENT_PHONE_NUMBER_ID, CALLER_MCP_*) are listed in the README's "
-        "\"Configuration\" table. With none of the ELEVENLABS_* keys set, calls go to the built-in sandbox.",
+        "ELEVENLABS_AGENT_PHONE_NUMBER_ID, TALKIFAI_API_KEY, TALKIFAI_FROM_NUMBER, CALLER_MCP_*) are listed in the "
+        "README's \"Configuration\" table. With none of a provider's keys set, its calls go to its built-in sandbox.",
     )
     parser.add_argument("--version", action="version", version=f"caller-mcp {__version__}")
     sub = parser.add_subparsers(
@@ -206,10 +206,18 @@ def _serve_sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
     if args.provider == "talkifai":
-        from .providers.talkifai.config import SANDBOX_API_KEY, SANDBOX_FROM_NUMBER
+        from .providers.talkifai.config import (
+            SANDBOX_API_KEY,
+            SANDBOX_FROM_NUMBER,
+            SANDBOX_FROM_PHONE_NUMBER_ID,
+            SANDBOX_ORGANIZATION_ID,
+        )
         from .sandbox.talkifai import create_app
 
-        what = f"TalkifAI API (Bearer key: %s; from_number {SANDBOX_FROM_NUMBER})"
+        what = (
+            f"TalkifAI API (Bearer key: %s; from_number {SANDBOX_FROM_NUMBER}, fromPhoneNumberId "
+            f"{SANDBOX_FROM_PHONE_NUMBER_ID}, organizationId {SANDBOX_ORGANIZATION_ID})"
+        )
     else:
         from .providers.elevenlabs.config import SANDBOX_API_KEY
         from .sandbox import create_app
