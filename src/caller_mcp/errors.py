@@ -66,6 +66,12 @@ class WebhookRejected(CallerError):
     provider's event (answered 401: nothing is stored)."""
 
 
+class StoreUnavailable(CallerError):
+    """The call database refused a read or write (another process held its write lock past the
+    busy timeout, the disk is full). Raised only where nothing was dialled because of it; a dial's
+    outcome that cannot be written is kept in the journal instead (``store.RecordPending``)."""
+
+
 class NotFound(CallerError):
     """A local record named by the caller does not exist."""
 

@@ -9,6 +9,7 @@ dialled) from a lost answer (it may have been).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,10 +19,23 @@ from ..domain.batches import RecipientReport, recipient_call_status
 from ..domain.calls import CallReport
 from ..errors import CallerError, OutcomeUnknown
 from ..ports import Store
-from ..store import CallRecord
+from ..store import CallRecord, RecordPending
 from ..store.sqlite import batch_call_id
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+async def kept(write: Awaitable[Any]) -> str | None:
+    """Await the write of a dial's outcome. ``None`` when it was written; when the store refused
+    it, the :class:`~caller_mcp.store.RecordPending` message (the outcome is kept in the journal
+    and written later), which the answer carries beside the provider's ids."""
+    try:
+        await write
+    except RecordPending as exc:
+        logger.warning("outcome not recorded yet: %s", exc)
+        return str(exc)
+    return None
 
 
 async def recorded(request: Awaitable[T], record: Callable[[str, str], Awaitable[Any]], unknown_advice: str) -> T:
@@ -41,17 +55,17 @@ async def recorded(request: Awaitable[T], record: Callable[[str, str], Awaitable
     try:
         return await request
     except OutcomeUnknown as exc:
-        await record("outcome_unknown", str(exc))
-        raise OutcomeUnknown(f"{exc} {unknown_advice}") from exc
+        pending = await kept(record("outcome_unknown", str(exc)))
+        raise OutcomeUnknown(f"{exc} {unknown_advice}" + (f" {pending}" if pending else "")) from exc
     except CallerError as exc:
-        await record("failed", str(exc))
+        await kept(record("failed", str(exc)))
         raise
     except BaseException as exc:
-        await record(
+        await kept(record(
             "outcome_unknown",
             f"The request was interrupted ({type(exc).__name__}: client timeout, cancellation or shutdown) "
             "after it may have reached the provider; check the provider's call history before calling again.",
-        )
+        ))
         raise
 
 

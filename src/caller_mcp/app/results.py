@@ -75,6 +75,9 @@ class PlaceCallResult(BaseModel):
     sandbox: bool = False
     phone_provider: str | None = None
     duplicate_of: str | None = Field(default=None, description="Set when not dialled again: the earlier call_id.")
+    record_pending: str | None = Field(
+        default=None, description="Set when the call was placed but the store could not record it yet: why and where it is kept."
+    )
     dry_run: bool = False
     request: dict[str, Any] | None = Field(default=None, description="Dry run: the exact request.")
     cost_estimate: CostEstimateResult | None = Field(default=None, description="Dry run: the approximate LLM cost.")
@@ -98,6 +101,7 @@ class SubmitBatchResult(BaseModel):
     duplicate_of: str | None = Field(default=None, description="Set when not submitted again: the earlier batch.")
     estimate: str | None = Field(default=None, description="The provider's cost and duration estimate, in its words.")
     message: str | None = Field(default=None, description="Why not submitted again; what the provider does not take.")
+    record_pending: str | None = Field(default=None, description="As place_call's: submitted, not recorded yet.")
     note: str | None = None
 
 
@@ -173,6 +177,7 @@ class RetryBatchResult(BaseModel):
     recipients_retried: int
     message: str
     duplicate_of: str | None = Field(default=None, description="Set when not sent again: the earlier retry_id.")
+    record_pending: str | None = Field(default=None, description="As place_call's: sent, not recorded yet.")
     provider: str
     sandbox: bool = False
     note: str | None = None

@@ -6,6 +6,7 @@ import sqlite3
 
 from ..errors import ConfigError
 from ..settings import Settings
+from .journal import RecordPending
 from .migrations import ForeignDatabase
 from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 from .sqlite import LOCAL_PRINCIPAL, SqliteStore
@@ -66,5 +67,5 @@ def open_store(settings: Settings) -> ThreadedStore:
 
 __all__ = [
     "LOCAL_PRINCIPAL", "BatchRecord", "BusinessContext", "CallRecord", "RetryRecord", "SqliteStore", "ThreadedStore",
-    "open_postgres", "open_sqlite", "open_store",
+    "RecordPending", "open_postgres", "open_sqlite", "open_store",
 ]

@@ -31,6 +31,9 @@ from typing import Any
 
 import orjson
 
+import functools
+
+from .journal import OutcomeJournal, RecordPending
 from .migrations import check_ours, migrate
 from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 
@@ -43,6 +46,38 @@ _LIVE_OWNERS: set[str] = set()
 #: On systems where a process cannot be probed (Windows), an in-flight row older than this is
 #: taken as interrupted; far longer than any request may take (connect + read timeouts).
 STALE_IN_FLIGHT_SECS = 600
+
+#: The outcome writes kept in the journal when the database refuses them: method → (table, key
+#: column). A replay applies one only to a row still waiting for its outcome (:data:`_AWAITING`).
+_JOURNALED = {
+    "record_call_outcome": ("calls", "call_id"),
+    "record_batch_outcome": ("batches", "local_id"),
+    "record_retry_outcome": ("batch_retries", "retry_id"),
+}
+_AWAITING = ("dialling", "submitting", "retrying", "outcome_unknown")
+
+
+def _journaled(method: Callable[..., Any]) -> Callable[..., Any]:
+    """An outcome write that, when the database refuses it (``sqlite3.OperationalError``: locked
+    past the busy timeout, disk full, I/O error), is kept in the journal and raises
+    :class:`RecordPending` instead. Waiting entries are replayed first."""
+
+    @functools.wraps(method)
+    def write(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            self.replay_journal()
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if self.journal is None:
+                raise
+            try:
+                self.journal.append(method.__name__, args, kwargs)
+            except OSError as journal_error:
+                raise RecordPending(self.journal.path, f"{exc}; journal: {journal_error}", kept=False) from exc
+            raise RecordPending(self.journal.path, str(exc)) from exc
+
+    return write
+
 
 #: The columns of a :class:`RetryRecord`.
 _RETRY_COLUMNS = "retry_id, batch_id, created_at, updated_at, recipients, status, error"
@@ -72,11 +107,15 @@ class SqliteStore(TestRunQueries):
         "AND json_extract(r.value, '$.scenario') = ?"
     )
 
-    def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+        memory = str(path) == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        #: Where refused outcome writes wait (``None`` for an in-memory database).
+        self.journal = None if memory else OutcomeJournal(f"{self.path}-outcomes.jsonl")
+        self._replaying = False
+        self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         try:
             check_ours(self._db)  # before WAL or the schema touch the file
@@ -89,7 +128,41 @@ class SqliteStore(TestRunQueries):
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
         _LIVE_OWNERS.add(self.owner)
+        try:
+            self.replay_journal()  # before the recovery: a kept outcome is better than "unknown"
+        except sqlite3.OperationalError:
+            pass  # still refused: kept for the next write
         self.recover_interrupted()
+
+    def _try_replay(self) -> None:
+        """Replay kept outcomes before a read, if any wait and the database accepts them now."""
+        if self.journal is not None and not self._replaying and self.journal.pending():
+            try:
+                self.replay_journal()
+            except sqlite3.OperationalError:
+                pass  # still refused: the read shows the rows as they are
+
+    def replay_journal(self) -> int:
+        """Write the outcomes the journal kept (see :mod:`.journal`), each only to a row still
+        waiting for one; returns how many entries were replayed.
+
+        Raises:
+            sqlite3.OperationalError: the database still refuses (the entries stay).
+        """
+        if self.journal is None or self._replaying or not self.journal.pending():
+            return 0
+
+        def apply(method: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+            table, key = _JOURNALED[method]
+            row = self._db.execute(f"SELECT status FROM {table} WHERE {key} = ?", (args[0],)).fetchone()
+            if row is not None and row["status"] in _AWAITING:
+                getattr(type(self), method).__wrapped__(self, *args, **kwargs)
+
+        self._replaying = True  # the writes below read rows back: no replay within the replay
+        try:
+            return self.journal.replay(apply)
+        finally:
+            self._replaying = False
 
     def close(self) -> None:
         """Close the connection; every write is already committed."""
@@ -202,6 +275,7 @@ class SqliteStore(TestRunQueries):
         )
         return self.get_call(call_id)  # type: ignore[return-value]
 
+    @_journaled
     def record_call_outcome(
         self,
         call_id: str,
@@ -216,6 +290,7 @@ class SqliteStore(TestRunQueries):
 
         Raises:
             KeyError: no row has ``call_id``.
+            RecordPending: the database refused the write; the outcome is kept in the journal.
         """
         cursor = self._db.execute(
             "UPDATE calls SET status = ?, conversation_id = COALESCE(?, conversation_id), "
@@ -228,13 +303,15 @@ class SqliteStore(TestRunQueries):
         return self.get_call(call_id)  # type: ignore[return-value]
 
     def get_call(self, call_id: str) -> CallRecord | None:
-        """Return the call with this local id, or ``None``."""
+        """Return the call with this local id, or ``None`` (kept outcomes are written first)."""
+        self._try_replay()
         row = self._db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
         return CallRecord(**dict(row)) if row else None
 
     def find_call(self, call_or_conversation_id: str) -> CallRecord | None:
         """Return the call whose local id, provider conversation id or provider call id (learnt
         from a webhook) is given, or ``None``."""
+        self._try_replay()
         row = self._db.execute(
             "SELECT * FROM calls WHERE call_id = ? OR conversation_id = ? OR provider_call_id = ? "
             "ORDER BY call_id = ? DESC LIMIT 1",
@@ -415,7 +492,9 @@ class SqliteStore(TestRunQueries):
             status: only calls in this status. to_number: only calls to this number (E.164).
             since: only calls created at or after this Unix time.
             principal: only the calls this principal placed (its batches' calls included).
+        Kept outcomes (the journal) are written first, when the database accepts them.
         """
+        self._try_replay()
         clauses, values = [], []
         for clause, value in (
             ("status = ?", status), ("to_number = ?", to_number), ("created_at >= ?", since), ("principal = ?", principal)
@@ -592,6 +671,7 @@ class SqliteStore(TestRunQueries):
             recipients_key, since,
         )
 
+    @_journaled
     def record_batch_outcome(
         self, local_id: str, *, status: str, batch_id: str | None = None, error: str | None = None
     ) -> BatchRecord:
@@ -704,6 +784,7 @@ class SqliteStore(TestRunQueries):
         ).fetchone()
         return RetryRecord(**dict(row)) if row else None
 
+    @_journaled
     def record_retry_outcome(self, retry_id: str, *, status: str, error: str | None = None) -> None:
         """Write a retry's outcome: ``retried``, ``failed`` (nothing dialled) or ``outcome_unknown``."""
         self._db.execute(

@@ -11,6 +11,7 @@ that placed it is being cancelled by a client's time-out).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from functools import partial
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from ..errors import StoreUnavailable
 from ..ports import CapCheck
 from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 from .sqlite import LOCAL_PRINCIPAL, SqliteStore
@@ -63,7 +65,13 @@ class ThreadedStore:
         # Shielded: a write asked for (an outcome recorded while its request is being cancelled)
         # is made; the cancellation is delivered at the caller's next await.
         with anyio.CancelScope(shield=True):
-            return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+            try:
+                return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(
+                    f"The call database did not accept the operation ({exc}): another caller-mcp process may be "
+                    "holding it, or the disk is full. Nothing that needed it was done; try again in a moment."
+                ) from exc
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         """Any other public method of the blocking store (the test-run queries, …), as a coroutine

@@ -23,7 +23,7 @@ from ...ports import CAPABILITY_WORDS, Provider
 from ...store import BatchRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..costs import estimate, estimate_line
-from ..recording import recorded
+from ..recording import kept, recorded
 from ..results import RecipientInput, SubmitBatchResult
 from ..services import LOCAL_PRINCIPAL, Services
 from .common import (
@@ -452,8 +452,9 @@ async def submit_batch(
         f"The submission is recorded locally as {local_id}. Check the provider's batch list before "
         "submitting again, or the numbers may ring twice.",
     )
-    await store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id)
+    pending = await kept(store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id))
     return SubmitBatchResult(
+        record_pending=pending,
         batch_id=created.batch_id,
         name=created.name or request.name,
         status=created.status,

@@ -21,7 +21,7 @@ from ...ports import Provider
 from ...store import CallRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
 from ..costs import estimate, estimate_line
-from ..recording import recorded
+from ..recording import kept, recorded
 from ..results import PlaceCallResult
 from ..services import LOCAL_PRINCIPAL, Services
 from .common import (
@@ -258,13 +258,14 @@ async def place_call(
             call_id=call_id,
             **services.answered_by(provider),
         )
-    placed = await _dial(services, provider, call_id, plan.request)
+    placed, pending = await _dial(services, provider, call_id, plan.request)
     status = placed.status or "initiated"
     message = placed.message if placed.status and placed.message else "Call initiated."
     return PlaceCallResult(
         ok=True,
         status=status,
         message=message + (f" {unsent}" if unsent else ""),
+        record_pending=pending,
         to_number=plan.to_number,
         scenario=plan.scenario,
         call_sid=placed.telephony_ref,
@@ -276,8 +277,14 @@ async def place_call(
     )
 
 
-async def _dial(services: Services, provider: Provider, call_id: str, request: CallRequest) -> PlacedCall:
+async def _dial(
+    services: Services, provider: Provider, call_id: str, request: CallRequest
+) -> tuple[PlacedCall, str | None]:
     """Send the call-placing request of the ``dialling`` record ``call_id`` and write its outcome.
+
+    Returns:
+        The provider's answer, and ``None`` — or why the outcome is not in the store yet (it is
+        kept in the journal and written later: the call is never reported as a failure for it).
 
     Raises:
         ProviderError: as :meth:`Dialer.place_call` (its failure already recorded).
@@ -292,15 +299,15 @@ async def _dial(services: Services, provider: Provider, call_id: str, request: C
     # A provider whose request blocks until the callee answers says how the call went
     # (TalkifAI: answered, or no_answer on its 408); the others only accepted it: initiated.
     status = placed.status or "initiated"
-    await store.record_call_outcome(
+    pending = await kept(store.record_call_outcome(
         call_id,
         status=status,
         conversation_id=placed.provider_ref,
         call_sid=placed.telephony_ref,
         phone_provider=placed.line,
-    )
+    ))
     logger.info("call %s %s (%s)", call_id, status, provider.name)
-    return placed
+    return placed, pending
 
 
 async def _dial_in_background(services: Services, provider: Provider, call_id: str, request: CallRequest) -> None:

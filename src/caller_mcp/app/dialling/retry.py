@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from ...domain.batches import RETRIED_RECIPIENT_STATUSES, BatchReport
 from ...domain.caps import CAP_WINDOW_SECS
-from ...errors import CallerError, NotConfirmed, PolicyViolation
+from ...errors import CallerError, NotConfirmed, PolicyViolation, StoreUnavailable
 from ...ports import Provider
 from ..batches import batch_provider, read_batch
-from ..recording import recorded
+from ..recording import kept, recorded
 from ..results import RetryBatchResult
 from ..services import Services
 from ...store import RetryRecord
@@ -148,13 +149,16 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
         lambda status, error: store.record_retry_outcome(retry_id, status=status, error=error),
         "Check get_batch_status before retrying again, or the numbers may ring twice.",
     )
-    await store.record_retry_outcome(retry_id, status="retried")
-    await store.update_batch_status(retried.batch_id, retried.status)
+    pending = await kept(store.record_retry_outcome(retry_id, status="retried"))
+    if pending is None:
+        with contextlib.suppress(StoreUnavailable):  # a cached status: the retry was sent all the same
+            await store.update_batch_status(retried.batch_id, retried.status)
     return RetryBatchResult(
         batch_id=retried.batch_id,
         name=retried.name or batch.name,
         status=retried.status,
         recipients_retried=len(numbers),
         message=f"{len(numbers):,} recipients (failed or voicemail) will be called again. Follow with get_batch_status.",
+        record_pending=pending,
         **services.answered_by(provider),
     )
