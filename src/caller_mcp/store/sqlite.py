@@ -100,6 +100,11 @@ class SqliteStore(TestRunQueries):
             (``ForeignDatabase``: another application's; it is left unchanged).
     """
 
+    #: Where refused outcome writes wait; ``None``: none (an in-memory database; a subclass
+    #: whose database is not a file).
+    journal: OutcomeJournal | None = None
+    _replaying = False
+
     #: The subquery that finds a recipient (``?`` number, ``?`` scenario) in a batch's
     #: ``recipients_json`` (SQLite's JSON functions; the PostgreSQL store names its own).
     _HAS_RECIPIENT = (
