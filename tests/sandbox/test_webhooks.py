@@ -59,10 +59,15 @@ async def test_the_talkifai_sandbox_pushes_started_ended_and_analysis(db_path, c
             call_id = placed.structured_content["call_id"]
             await client.call_tool("get_call", {"call_id": call_id, "wait_seconds": 5})  # the dial lands
             sender = senders["talk"]
-            assert await sender.send_due() == 1  # call.started
+            assert await sender.send_due() == 1  # call.started: it names the callId
+            during = (await client.call_tool("get_call", {"call_id": call_id})).structured_content
             clock.advance(60)
             assert await sender.send_due() == 2  # call.ended, analysis.completed
             read = (await client.call_tool("get_call", {"call_id": call_id})).structured_content
+    # Once the callId is known the call is read from GET /calls/{callId} (the transcript so far).
+    [emulated] = emulator.state.sandbox.calls.values()
+    assert during["conversation_id"] == emulated.call_id and during["status"] == "in_progress"
+    assert "error" not in during  # read, not the local record with its "cannot be asked" note
     assert read["status"] == "done" and read["duration_secs"] == 8  # the emulator's own talk time
     assert read["summary"].startswith("Sandbox call to +15551230000")
 

@@ -55,7 +55,20 @@ async def _locate(services: Services, call_id: object) -> tuple[CallRecord | Non
             f"No call {key} in this server's records. Use a call_id from place_call or list_calls, "
             "or a conversation_id from get_batch_status."
         )
-    return record, (record.conversation_id if record is not None else key)
+    return record, (_reference(record) if record is not None else key)
+
+
+def _reference(record: CallRecord) -> str | None:
+    """What to ask the provider about a recorded call: the provider's own call id once a webhook
+    named it (TalkifAI's ``callId``, which ``GET /calls/{callId}`` reads), else the dial's reference."""
+    return record.provider_call_id or record.conversation_id
+
+
+def _readable(provider: Provider, record: CallRecord) -> bool:
+    """Whether ``provider`` can be asked about ``record``: it reads calls, and by the reference its
+    dials give or by a call id a webhook has since named."""
+    capabilities = provider.capabilities
+    return capabilities.read_call and (capabilities.read_dialled_call or record.provider_call_id is not None)
 
 
 def _reads_foreign_ids(services: Services) -> bool:
@@ -122,7 +135,7 @@ async def get_call(
         await services.pause(pause, key)
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
         record = await services.store.get_call(record.call_id)
-        provider_ref = record.conversation_id if record is not None else None
+        provider_ref = _reference(record) if record is not None else None
     if (pushed := _pushed(record)) is not None and pushed.final:
         # A signed webhook already said how the call ended: answer from it, without asking.
         return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
@@ -130,7 +143,7 @@ async def get_call(
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
         answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
         return answer
-    if record is not None and not (provider.capabilities.read_call and provider.capabilities.read_dialled_call):
+    if record is not None and not _readable(provider, record):
         # A provider that cannot read calls, or whose dials give a reference it cannot be read by
         # (TalkifAI: the room_name; GET /calls/{callId} needs a callId, and nothing documents how one
         # maps to the other): its webhooks are the only news; wait for one, then the local record,
@@ -293,7 +306,7 @@ async def transcript(services: Services, call_id: str) -> str:
     if provider_ref is None:
         return f"Call {key} has no conversation (status {record.status if record else 'unknown'}): nothing was said.\n"
     provider = services.provider(record.provider if record is not None else None)
-    if record is not None and provider.capabilities.read_call and not provider.capabilities.read_dialled_call:
+    if record is not None and provider.capabilities.read_call and not _readable(provider, record):
         return f"Call {key} has no transcript here. {unreadable_call_note(provider, record, provider_ref)}\n"
     services.require(provider, "read_call")
     report = await _read(provider, provider_ref, known=record is not None)
