@@ -1,6 +1,6 @@
 """The tools on the TalkifAI sandbox, through the in-memory MCP client: the provider is named,
-the scenario is said not to reach TalkifAI's agent, 408 is an unanswered call, batches are
-NotSupported."""
+the scenario is said not to reach TalkifAI's agent, 408 is an unanswered call, the background dial
+answers within 2 s and is never sent twice (batches and reading calls: test_talkifai_batches.py)."""
 
 from __future__ import annotations
 
