@@ -29,6 +29,8 @@ bench: install
 	$(PY) benchmarks/fault_table.py
 	$(PY) benchmarks/dial_policy.py
 	$(PY) benchmarks/monitoring.py
+	$(PY) benchmarks/batch_scale.py
+	$(PY) benchmarks/store_history.py
 	$(PY) benchmarks/test_runs.py
 	$(PY) benchmarks/serve_http.py
 
