@@ -3,6 +3,8 @@ client on the TalkifAI sandbox (a manual clock drives the batch; no sleeps)."""
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import httpx
 import pytest
@@ -37,7 +39,8 @@ async def ok(client, name: str, **arguments) -> dict:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    """Starts at the real time: a scheduled start must be in the future of the server's clock too."""
+    return ManualClock(start=float(int(time.time())))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from ..domain import inputs
-from ..domain.calls import CallReport, record_status
+from ..domain.calls import CALL_STATUSES, CallReport, RECORD_STATUSES, record_status
 from ..domain.webhooks import report_from_json
 from ..domain.caps import iso
 from ..domain.policy import check_e164
@@ -32,6 +32,8 @@ from .services import LOCAL_PRINCIPAL, Services
 FIRST_POLL_DELAY_SECS = 1.0
 POLL_BACKOFF = 1.5
 MAX_POLL_DELAY_SECS = 5.0
+#: The statuses a call row can have (what ``list_calls(status=…)`` can filter on).
+LISTED_STATUSES = tuple(dict.fromkeys((*RECORD_STATUSES, *CALL_STATUSES)))
 #: Longest local call history ``list_calls`` returns.
 MAX_LIST_LIMIT = 200
 #: The local call ids ``place_call`` gives (``call_`` + 20 hex digits); another ``call_…`` id may
@@ -351,8 +353,11 @@ async def list_calls(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST_LIMIT}.")
     if to_number is not None:
         check_e164(to_number)
+    wanted = inputs.text(status, "status", 40)
+    if wanted is not None and wanted not in LISTED_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(LISTED_STATUSES)}; got {inputs.shown(status)}.")
     records = await services.store.list_calls(
-        limit, status=inputs.text(status, "status", 40), to_number=to_number, since=inputs.since(since),
+        limit, status=wanted, to_number=to_number, since=inputs.since(since),
         principal=principal,
     )
     return CallListResult(

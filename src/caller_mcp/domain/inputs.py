@@ -5,6 +5,8 @@ with a message that names the argument and what to send instead.
 
 from __future__ import annotations
 
+import math
+
 import re
 from datetime import datetime, timezone
 
@@ -122,14 +124,18 @@ def since(value: str | float | None) -> float | None:
     """Unix seconds from a number, a numeric text or an ISO 8601 text (naive = UTC).
 
     Raises:
-        InvalidInput: none of these.
+        InvalidInput: none of these, or not finite (``NaN``, ``inf``).
     """
-    if value is None or isinstance(value, (int, float)):
-        return None if value is None else float(value)
+    if value is None:
+        return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        if not math.isfinite(number):
+            raise InvalidInput(f"since must be a finite time: Unix seconds or ISO 8601 like 2026-11-21T09:00:00Z; got {shown(value)}.")
+        return number
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:

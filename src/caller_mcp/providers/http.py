@@ -26,7 +26,7 @@ import anyio
 import httpx
 import orjson
 
-from ..errors import OutcomeUnknown, ProviderError, ProviderStatusError, ProviderUnreachable
+from ..errors import ConfigError, OutcomeUnknown, ProviderError, ProviderStatusError, ProviderUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +115,46 @@ def segment(value: str) -> str:
     return quote(value, safe="").replace(".", "%2E")
 
 
+#: The shortest run of a secret's characters that :func:`masked` hides wherever it appears.
+MASKED_RUN = 8
+
+
 def masked(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``***``."""
-    return text.replace(secret, "***") if secret else text
+    """``text`` with the secret hidden: every run of :data:`MASKED_RUN` or more characters of
+    ``secret`` (the whole key, a prefix, a suffix, any slice), in any letter case, becomes ``***``."""
+    if not secret or not text:
+        return text
+    key, lowered = secret.lower(), text.lower()
+    if len(key) < MASKED_RUN:
+        return text.replace(secret, "***")
+    pieces = {key[i : i + MASKED_RUN] for i in range(len(key) - MASKED_RUN + 1)}
+    out, i = [], 0
+    while i < len(text):
+        if lowered[i : i + MASKED_RUN] in pieces:
+            end = i + MASKED_RUN
+            while end < len(text) and lowered[i : end + 1] in key:
+                end += 1
+            out.append("***")
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def check_key(variable: str, key: str) -> None:
+    """Refuse an API key that holds whitespace or control characters (a line break pasted with
+    it): it would be sent as a broken header whose error echoes it. The key is never shown.
+
+    Raises:
+        ConfigError: naming the variable and where the bad character is.
+    """
+    for index, char in enumerate(key):
+        if char.isspace() or ord(char) < 32 or ord(char) == 127:
+            raise ConfigError(
+                f"{variable} contains whitespace or a control character (at position {index + 1} of {len(key)}); "
+                "set it to the key alone, on one line, without spaces."
+            )
 
 
 def reason(exc: Exception) -> str:

@@ -32,6 +32,8 @@ from .common import (
 
 #: Recipients shown in a batch dry run's request; the rest are counted.
 MAX_DRY_RUN_RECIPIENTS = 3
+#: How far in the past a ``scheduled_time_unix`` may be (clock skew), seconds.
+SCHEDULE_SKEW_SECS = 60
 #: Latest ``scheduled_time_unix`` accepted (year 3000).
 MAX_SCHEDULED_TIME_UNIX = 32_503_680_000
 #: Recipients checked per step on a worker thread; between steps the event loop answers other
@@ -242,6 +244,11 @@ async def plan_batch(
         raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
     if scheduled_time_unix is not None and not 0 <= scheduled_time_unix <= MAX_SCHEDULED_TIME_UNIX:
         raise InvalidInput("scheduled_time_unix must be Unix seconds (e.g. 1767225600), or omitted to start now.")
+    if scheduled_time_unix is not None and scheduled_time_unix < services.now() - SCHEDULE_SKEW_SECS:
+        raise InvalidInput(
+            f"scheduled_time_unix {scheduled_time_unix} is in the past (now is {int(services.now())}); give a future "
+            "Unix time, or omit it to start now. Nothing was sent."
+        )
     if target_concurrency_limit is not None and (
         isinstance(target_concurrency_limit, bool)
         or not isinstance(target_concurrency_limit, int)

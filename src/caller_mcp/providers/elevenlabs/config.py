@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from ...errors import ConfigError
 from ...settings import Settings
+from ..http import check_key
 
 DEFAULT_API_BASE = "https://api.elevenlabs.io"
 REQUIRED_VARIABLES = ("ELEVENLABS_API_KEY", "ELEVENLABS_AGENT_ID", "ELEVENLABS_AGENT_PHONE_NUMBER_ID")
@@ -106,6 +107,7 @@ def resolve(settings: Settings) -> ElevenLabsConfig:
         )
     if missing:
         raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
+    check_key("ELEVENLABS_API_KEY", key)
     api_base = (settings.elevenlabs_api_base or DEFAULT_API_BASE).strip().rstrip("/")
     if not api_base.startswith(("https://", "http://")):
         raise ConfigError(f"ELEVENLABS_API_BASE must be an http(s) URL; got {settings.elevenlabs_api_base!r}.")

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from ...domain.policy import E164_PATTERN
 from ...errors import ConfigError
 from ...settings import Settings
+from ..http import check_key
 
 #: Seed 004 and ``openapi.json`` agree on the host with no ``/v1`` prefix (the API introduction's
 #: ``https://api.talkifai.dev/v1`` contradicts them; we follow the seed).
@@ -81,6 +82,8 @@ def resolve(settings: Settings) -> TalkifaiConfig:
     key = settings.talkifai_api_key.get_secret_value().strip() if settings.talkifai_api_key else ""
     values = {"TALKIFAI_API_KEY": key, "TALKIFAI_FROM_NUMBER": (settings.talkifai_from_number or "").strip()}
     missing = [name for name in REQUIRED_VARIABLES if not values[name]]
+    if key:
+        check_key("TALKIFAI_API_KEY", key)
     timeouts = {
         "connect_timeout_secs": settings.caller_mcp_connect_timeout_secs,
         "read_timeout_secs": settings.talkifai_read_timeout_secs,
