@@ -129,3 +129,19 @@ async def test_bad_batch_controls_are_refused_by_entry_before_any_request(connec
     assert result.is_error and message in text(result), text(result)
     assert sandbox_app.state.sandbox.batches == {}
     assert batches.structured_content["batches"] == []
+
+
+async def test_talkifai_sends_the_concurrency_limit_as_its_concurrent_call_limit_and_refuses_other_controls(tmp_path):
+    from caller_mcp.settings import Settings
+
+    settings = Settings(
+        _env_file=None, caller_mcp_db=tmp_path / "db", caller_mcp_provider="talkifai", talkifai_from_phone_number_id="pn_1"
+    )
+    async with Client(build_server(settings), raise_exceptions=True) as client:
+        dry = await call(client, "submit_batch", recipients=["+15551230000"], business_description=PIZZA, target_concurrency_limit=2, dry_run=True)
+        too_many = await call(client, "submit_batch", recipients=["+15551230000"], business_description=PIZZA, target_concurrency_limit=51, dry_run=True)
+        spanish = await call(client, "submit_batch", recipients=["+15551230000"], business_description=PIZZA, language="es")
+    assert not dry.is_error, text(dry)
+    assert dry.structured_content["request"]["body"]["concurrentCallLimit"] == 2
+    assert too_many.is_error and "TalkifAI runs at most 50 calls of a batch at once" in text(too_many)
+    assert spanish.is_error and "does not support a per-call language (language)" in text(spanish)

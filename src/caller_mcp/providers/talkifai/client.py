@@ -73,7 +73,10 @@ CAPABILITIES = Capabilities(
     read_call=True,
     read_dialled_call=False,
     dial_blocks=True,
+    batch_concurrency=True,
 )
+#: ``concurrentCallLimit`` bounds of ``POST /batch/create`` (``openapi.json``: 1 to 50).
+MAX_CONCURRENT_CALL_LIMIT = 50
 #: Why a capability is missing and what to do instead, appended to ``NotSupported`` messages.
 UNSUPPORTED_ADVICE = {
     "batch_retry": "TalkifAI has no endpoint that calls a batch's failed contacts again; it redials no_answer, "
@@ -217,17 +220,26 @@ class TalkifaiProvider:
         ``timezone`` (``UTC``) and ``scheduledStartTime`` (ISO 8601, UTC) when scheduled. No script:
         TalkifAI's agent on the number speaks with its Studio prompt.
 
+        ``concurrentCallLimit`` is the batch's ``target_concurrency_limit`` when it sets one, else
+        ``TALKIFAI_BATCH_CONCURRENCY``.
+
         Raises:
             ConfigError: ``TALKIFAI_FROM_PHONE_NUMBER_ID`` is not set.
-            InvalidInput: more than :data:`MAX_CONTACTS` recipients.
+            InvalidInput: more than :data:`MAX_CONTACTS` recipients, or a ``target_concurrency_limit``
+                above :data:`MAX_CONCURRENT_CALL_LIMIT`.
         """
         if len(batch.recipients) > MAX_CONTACTS:
             raise InvalidInput(f"TalkifAI takes at most {MAX_CONTACTS:,} contacts per batch; split the recipients.")
+        limit = batch.target_concurrency_limit
+        if limit is not None and limit > MAX_CONCURRENT_CALL_LIMIT:
+            raise InvalidInput(
+                f"target_concurrency_limit is {limit}; TalkifAI runs at most {MAX_CONCURRENT_CALL_LIMIT} calls of a batch at once."
+            )
         body: dict[str, Any] = {
             "fromPhoneNumberId": self._from_phone_number_id(),
             "name": batch.name,
             "contacts": [{"phone": r.phone_number} for r in batch.recipients],
-            "concurrentCallLimit": self._config.batch_concurrency,
+            "concurrentCallLimit": limit if limit is not None else self._config.batch_concurrency,
             "maxAttempts": self._config.batch_max_attempts,
             "timezone": "UTC",
         }
