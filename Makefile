@@ -31,7 +31,7 @@ bench: install
 	$(PY) benchmarks/monitoring.py
 	$(PY) benchmarks/batch_scale.py
 	$(PY) benchmarks/store_history.py
-	$(PY) benchmarks/test_runs.py
+	$(PY) benchmarks/suite_runs.py
 	$(PY) benchmarks/serve_http.py
 
 clean:

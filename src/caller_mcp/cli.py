@@ -7,7 +7,7 @@
 - ``caller-mcp sandbox-api [--provider elevenlabs|talkifai] [--port N] [--host H] [--speed X]``: serve a
   provider's emulator over HTTP.
 - ``caller-mcp test SUITE.yaml [--junit FILE] [--markdown FILE] [--dry-run] [--timeout SECS]
-  [--require-verdicts]``: run a test suite for CI (:mod:`caller_mcp.cli_test`).
+  [--require-verdicts]``: run a test suite for CI (:mod:`caller_mcp.cli_suite`).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="post signed webhooks to URL/webhooks/PROVIDER as calls end (a caller-mcp serve --transport http)",
     )
     sandbox.add_argument("--webhook-secret", default=None, help="the webhook signing secret (with --webhook-url)")
-    from .cli_test import add_parser
+    from .cli_suite import add_parser
 
     add_parser(sub)
     return parser
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve" and args.transport == "http":
         return _serve_http(args)
     if args.command == "test":
-        from .cli_test import main as run_suite
+        from .cli_suite import main as run_suite
 
         return run_suite(args)
 

@@ -28,7 +28,7 @@ from mcp_types import ElicitResult
 
 from caller_mcp.mcp.sdk import StrictTool, _classify_bad_line
 from caller_mcp.mcp.server import build_server
-from caller_mcp.mcp.test_tools import suite_tools
+from caller_mcp.mcp.suite_tools import suite_tools
 from caller_mcp.mcp.tools import all_tools
 from caller_mcp.store import SqliteStore
 from tests.fakes import PIZZA

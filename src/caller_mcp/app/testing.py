@@ -54,14 +54,14 @@ from ..errors import (
     CallerError, ConfigError, InvalidInput, NotConfirmed, NotFound, NotSupported, OutcomeUnknown, ProviderStatusError,
 )
 from ..ports import Provider
-from ..store.test_runs import TestRunRecord, TestUnitRecord
+from ..store.runs import TestRunRecord, TestUnitRecord
 from . import costs, dialling, monitoring
 from .costs import DEFAULT_EXPECTED_MINUTES
 from .context import NO_DESCRIPTION_ERROR, defaults
 from .dialling.common import check_hourly, fingerprint, kind
 from .recording import recipient_rows, record_batch_calls
 from .services import LOCAL_PRINCIPAL, Services
-from .test_results import (
+from .run_results import (
     CaseReport,
     CheckOutcome,
     RunSummary,

@@ -29,7 +29,7 @@ from ..settings import Settings
 from .confirm import services_of
 from .principal import current_principal
 from .prompts import test_phone_line
-from .test_tools import add_test_resources, suite_tools
+from .suite_tools import add_test_resources, suite_tools
 from .tools import all_tools
 
 logger = logging.getLogger(__name__)

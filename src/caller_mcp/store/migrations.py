@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .test_runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
+from .runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
 
 SCHEMA_VERSION = 9
 

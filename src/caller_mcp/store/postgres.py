@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 
 from .migrations import _ADDED_COLUMNS, _INDEXES, _SCHEMA, SCHEMA_VERSION
 from .sqlite import _LIVE_OWNERS, STALE_IN_FLIGHT_SECS, SqliteStore
-from .test_runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
+from .runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
 
 #: ``pg_advisory_xact_lock`` keys: the guard transactions, and migrations at start-up.
 GUARD_LOCK = 0x63616C6C  # "call"

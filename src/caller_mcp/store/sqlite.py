@@ -39,7 +39,7 @@ from .records import BatchRecord, BusinessContext, CallRecord, RetryRecord
 
 #: The principal of rows written without one (stdio; loopback HTTP without authentication).
 LOCAL_PRINCIPAL = "local"
-from .test_runs import TestRunQueries
+from .runs import TestRunQueries
 
 #: Owner tokens of the stores open in this process (their in-flight rows are not interrupted).
 _LIVE_OWNERS: set[str] = set()
@@ -91,7 +91,7 @@ _MAY_HAVE_RUNG = "NOT (status = 'failed' AND conversation_id IS NULL)"
 
 
 class SqliteStore(TestRunQueries):
-    """The SQLite store (test-run queries in :mod:`.test_runs`). One connection, used from the server's event-loop thread.
+    """The SQLite store (test-run queries in :mod:`.runs`). One connection, used from the server's event-loop thread.
 
     Args:
         path: the database file (created with its parent folder), or ``":memory:"``.

@@ -2,7 +2,7 @@
 (50 cases × 20 repeats), how long run_test_suite, get_test_run and get_test_report take, and how
 many characters their answers (and the report files) are.
 
-    .venv/bin/python benchmarks/test_runs.py
+    .venv/bin/python benchmarks/suite_runs.py
 """
 
 from __future__ import annotations

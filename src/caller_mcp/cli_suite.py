@@ -119,7 +119,7 @@ async def _run(settings, text: str, source: str, args: argparse.Namespace) -> in
 
 
 async def _follow(services, run_id: str, plan, args: argparse.Namespace, tqdm) -> int:
-    from .app import test_reports, testing
+    from .app import run_reports, testing
     from .errors import CallerError
 
     deadline = services.monotonic() + args.timeout
@@ -150,8 +150,8 @@ async def _follow(services, run_id: str, plan, args: argparse.Namespace, tqdm) -
                 await services.sleep(READ_WAIT_SECS)
     report = await testing.build_report(services, run_id, read=False)
     if args.junit:
-        Path(args.junit).write_text(test_reports.junit_xml(report, require_verdicts=args.require_verdicts), encoding="utf-8")
-    markdown = test_reports.markdown(report)
+        Path(args.junit).write_text(run_reports.junit_xml(report, require_verdicts=args.require_verdicts), encoding="utf-8")
+    markdown = run_reports.markdown(report)
     if args.markdown:
         Path(args.markdown).write_text(markdown, encoding="utf-8")
     verdicts = [verdict for _, verdict, _ in report.units]

@@ -14,8 +14,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..app import test_reports, testing
-from ..app.test_results import StartRunResult, TestReportResult, TestRunResult, VerdictResult
+from ..app import run_reports, testing
+from ..app.run_results import StartRunResult, TestReportResult, TestRunResult, VerdictResult
 from ..domain.inputs import MAX_WAIT_SECS
 from ..errors import CallerError, NotFound
 from .confirm import GO_AHEAD, NOT_ASKED, Confirmation, Planned, _ask, _asks, confirmed, services_of
@@ -128,11 +128,11 @@ def add_test_resources(server: MCPServer[Any]) -> None:
         description="A test run's report.", mime_type="text/markdown",
     )
     async def report_md(run_id: str, ctx: Context) -> str:
-        return test_reports.markdown(await report_of(run_id, ctx))
+        return run_reports.markdown(await report_of(run_id, ctx))
 
     @server.resource(
         "caller://runs/{run_id}/junit.xml", name="test_junit", title="Test report (JUnit)",
         description="A test run as JUnit XML; criteria awaiting a verdict are skipped.", mime_type="application/xml",
     )
     async def report_junit(run_id: str, ctx: Context) -> str:
-        return test_reports.junit_xml(await report_of(run_id, ctx))
+        return run_reports.junit_xml(await report_of(run_id, ctx))

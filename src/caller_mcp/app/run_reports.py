@@ -11,7 +11,7 @@ from __future__ import annotations
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from ..domain.caps import iso
-from ..store.test_runs import TestUnitRecord
+from ..store.runs import TestUnitRecord
 from .testing import Report
 
 
