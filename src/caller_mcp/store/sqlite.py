@@ -127,7 +127,7 @@ class SqliteStore(TestRunQueries):
         except BaseException:
             self._db.close()
             raise
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal(busy_timeout)
         self._db.execute("PRAGMA synchronous=NORMAL")
         migrate(self._db)
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
@@ -168,6 +168,21 @@ class SqliteStore(TestRunQueries):
             return self.journal.replay(apply)
         finally:
             self._replaying = False
+
+    def _set_wal(self, busy_timeout: float) -> None:
+        """Switch a new file to WAL. Another process opening it at the same moment can make the
+        switch answer "database is locked" at once (it needs the file to itself, and SQLite does
+        not always wait): retry within the busy timeout."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         """Close the connection; every write is already committed."""
