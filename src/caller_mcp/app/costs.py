@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
-from ..domain.calls import llm_estimate_usd
+from ..domain.calls import LlmPrice, llm_estimate_usd
 from ..domain.script import CallerScript, build_script
 from ..errors import CallerError, InvalidInput
 from ..ports import Provider
@@ -75,13 +76,19 @@ async def estimate(
         price = await provider.llm_price(longest)
     except CallerError as exc:
         return CostEstimateResult(calls=calls, expected_minutes=expected_minutes, note=f"No estimate: {exc}", **answered)
+    return _priced(price, calls, expected_minutes, answered)
+
+
+def _priced(price: LlmPrice, calls: int, minutes: float, answered: dict[str, Any]) -> CostEstimateResult:
+    """The estimate of ``calls`` calls of ``minutes`` minutes at ``price`` (an LLM price per
+    minute, USD), with ``answered`` (:meth:`Services.answered_by`)."""
     return CostEstimateResult(
         llm=price.llm,
         usd_per_minute=price.usd_per_minute,
         prompt_length=price.prompt_length,
         calls=calls,
-        expected_minutes=expected_minutes,
-        estimated_usd=llm_estimate_usd(price, calls, expected_minutes),
+        expected_minutes=minutes,
+        estimated_usd=llm_estimate_usd(price, calls, minutes),
         basis=BASIS,
         **answered,
     )
@@ -124,13 +131,4 @@ async def estimate_cost(
     provider = services.provider(provider_name)
     services.require(provider, "cost_estimate")
     price = await provider.llm_price(build_script(description, goal))
-    return CostEstimateResult(
-        llm=price.llm,
-        usd_per_minute=price.usd_per_minute,
-        prompt_length=price.prompt_length,
-        calls=calls,
-        expected_minutes=minutes,
-        estimated_usd=llm_estimate_usd(price, calls, minutes),
-        basis=BASIS,
-        **services.answered_by(provider),
-    )
+    return _priced(price, calls, minutes, services.answered_by(provider))
