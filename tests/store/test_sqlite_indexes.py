@@ -112,7 +112,7 @@ def test_an_older_database_opens_and_gains_the_indexes(tmp_path, schema):
     try:
         assert [c.call_id for c in store.list_calls(status="done")] == ["call_3", "call_0"]
         assert store.get_call("call_2").status == "initiated"
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
     finally:
         store.close()
     indexes = _indexes(path)
@@ -186,7 +186,7 @@ def _fill(store: SqliteStore) -> None:
     for b in range(3):
         store._db.execute(
             "INSERT INTO batches (local_id, batch_id, created_at, updated_at, provider, name, status, "
-            "total_recipients, recipients_json, owner, pid) VALUES (?, ?, ?, ?, 'sandbox', 'b', ?, 5, '[]', ?, ?)",
+            "total_recipients, owner, pid) VALUES (?, ?, ?, ?, 'sandbox', 'b', ?, 5, ?, ?)",
             (f"local_{b}", f"batch_{b}" if b else None, base + b * 3000, base,
              ["submitting", "completed", "failed"][b], "gone", dead),
         )

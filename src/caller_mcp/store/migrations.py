@@ -6,7 +6,10 @@ rows; version 5: test runs, their units and verdicts; version 6: call overrides,
 and costs; version 7: the principal of every call and batch, a business context per principal,
 the last pushed report of a call, and the webhook events already applied; version 8: the principal
 of every test run; version 9: the provider's own call id when a webhook names it apart from the
-conversation id). ``PRAGMA user_version`` records the version a database was last opened with;
+conversation id; version 10: a batch's recipients in their own table, ``batch_recipients``,
+instead of a JSON column on its ``batches`` row — that row stays small, so reading a batch's
+principal or status, or updating its status, no longer walks megabytes at 50,000 recipients;
+older databases have their rows moved on open). ``PRAGMA user_version`` records the version a database was last opened with;
 ``PRAGMA application_id`` marks the file as caller-mcp's, and a file that is someone else's is
 refused before anything is written to it.
 """
@@ -17,7 +20,7 @@ import sqlite3
 
 from .runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS business_context (
@@ -55,10 +58,18 @@ CREATE TABLE IF NOT EXISTS batches (
     status                TEXT NOT NULL,
     total_recipients      INTEGER NOT NULL,
     scheduled_time_unix   INTEGER,
-    recipients_json       TEXT NOT NULL,
     error                 TEXT,
     owner                 TEXT,
     pid                   INTEGER
+);
+CREATE TABLE IF NOT EXISTS batch_recipients (
+    local_id     TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    phone_number TEXT NOT NULL,
+    scenario     TEXT,
+    recipient_id TEXT,
+    overrides    TEXT,
+    PRIMARY KEY (local_id, seq)
 );
 CREATE TABLE IF NOT EXISTS principal_context (
     principal   TEXT PRIMARY KEY,
@@ -140,6 +151,16 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS batches_key ON batches (recipients_key, created_at)",
     "CREATE INDEX IF NOT EXISTS batch_retries_batch ON batch_retries (batch_id, created_at)",
     "CREATE INDEX IF NOT EXISTS calls_provider_call ON calls (provider_call_id)",
+    # Version 10: the redial guard's "is this number and scenario among a batch's recipients".
+    "CREATE INDEX IF NOT EXISTS batch_recipients_number ON batch_recipients (phone_number)",
+)
+#: Version 10 moves each batch's recipients out of ``batches.recipients_json`` (a JSON array of
+#: ``{"phone_number", "scenario", "id"?, "overrides"?}``) into ``batch_recipients``, in order.
+MOVE_RECIPIENTS_SQLITE = (
+    "INSERT INTO batch_recipients (local_id, seq, phone_number, scenario, recipient_id, overrides) "
+    "SELECT b.local_id, r.key, COALESCE(json_extract(r.value, '$.phone_number'), ''), "
+    "json_extract(r.value, '$.scenario'), json_extract(r.value, '$.id'), json_extract(r.value, '$.overrides') "
+    "FROM batches AS b, json_each(b.recipients_json) AS r"
 )
 
 
@@ -212,6 +233,8 @@ def migrate(db: sqlite3.Connection) -> None:
             for column, kind in added:
                 if column not in columns:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        if "recipients_json" in {row[1] for row in db.execute("PRAGMA table_info(batches)")}:
+            _move_recipients(db)
         for statement in (*_INDEXES, *TEST_RUN_INDEXES):
             db.execute(statement)
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -220,3 +243,23 @@ def migrate(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _move_recipients(db: sqlite3.Connection) -> None:
+    """Version 10 on a database made before it: copy every batch's ``recipients_json`` into
+    ``batch_recipients``, then rebuild ``batches`` without that column, keeping every row and its
+    rowid (``ALTER TABLE … DROP COLUMN`` needs SQLite 3.35; the rebuild works on any version).
+    Its indexes are dropped with the old table and made again by :data:`_INDEXES`. Runs inside
+    :func:`migrate`'s transaction."""
+    db.execute(MOVE_RECIPIENTS_SQLITE)
+    kept = [row[1] for row in db.execute("PRAGMA table_info(batches)") if row[1] != "recipients_json"]
+    create = next(s for s in _statements(_SCHEMA) if s.startswith("CREATE TABLE IF NOT EXISTS batches "))
+    db.execute(create.replace("IF NOT EXISTS batches ", "batches_v10 ", 1))
+    made = {row[1] for row in db.execute("PRAGMA table_info(batches_v10)")}
+    for column, kind in _ADDED_COLUMNS["batches"]:
+        if column not in made:
+            db.execute(f"ALTER TABLE batches_v10 ADD COLUMN {column} {kind}")
+    names = ", ".join(kept)
+    db.execute(f"INSERT INTO batches_v10 (rowid, {names}) SELECT rowid, {names} FROM batches")
+    db.execute("DROP TABLE batches")
+    db.execute("ALTER TABLE batches_v10 RENAME TO batches")

@@ -15,7 +15,8 @@ and translates each statement's dialect at one boundary — ``?`` and ``:name`` 
   plus a ``rowid`` identity column where queries order by insertion.
 - A row left in flight by another replica cannot be probed by pid (it may be another machine):
   it is taken as interrupted only once older than ``STALE_IN_FLIGHT_SECS``.
-- The batch-recipient match uses ``jsonb_array_elements`` instead of SQLite's ``json_each``.
+- Version 10's move of ``batches.recipients_json`` into ``batch_recipients`` uses
+  ``jsonb_array_elements`` and ``DROP COLUMN`` instead of SQLite's ``json_each`` and rebuild.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ MIGRATION_LOCK = 0x6D696772  # "migr"
 _ROWID_TABLES = ("calls", "batches", "test_runs")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _IS_NOT_VALUE = re.compile(r"\bIS NOT (?!NULL\b)", re.IGNORECASE)
+#: Version 10 (see :data:`~.migrations.MOVE_RECIPIENTS_SQLITE`) in PostgreSQL's JSON functions.
+MOVE_RECIPIENTS_PG = (
+    "INSERT INTO batch_recipients (local_id, seq, phone_number, scenario, recipient_id, overrides) "
+    "SELECT b.local_id, r.ordinality - 1, COALESCE(r.value->>'phone_number', ''), r.value->>'scenario', "
+    "r.value->>'id', r.value->>'overrides' "
+    "FROM batches AS b, jsonb_array_elements(b.recipients_json::jsonb) WITH ORDINALITY AS r(value, ordinality)"
+)
 _OR_IGNORE = re.compile(r"INSERT OR IGNORE INTO (.*)", re.IGNORECASE | re.DOTALL)
 
 
@@ -173,6 +181,12 @@ def migrate_pg(db: PgConnection) -> None:
         for table, added in {**_ADDED_COLUMNS, **TEST_RUN_COLUMNS}.items():
             for column, kind in added:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {pg_schema(kind)[0]}")
+        if db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'batches' AND column_name = 'recipients_json'"
+        ).fetchone():
+            db.execute(MOVE_RECIPIENTS_PG)
+            db.execute("ALTER TABLE batches DROP COLUMN recipients_json")
         for statement in (*_INDEXES, *TEST_RUN_INDEXES):
             db.execute(statement)
         db.execute("CREATE TABLE IF NOT EXISTS caller_mcp_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)")
@@ -195,11 +209,6 @@ class PostgresStore(SqliteStore):
     Raises:
         psycopg.Error: the server cannot be reached or the database cannot be migrated.
     """
-
-    _HAS_RECIPIENT = (
-        "SELECT 1 FROM jsonb_array_elements(batches.recipients_json::jsonb) AS r "
-        "WHERE r->>'phone_number' = ? AND r->>'scenario' = ?"
-    )
 
     def __init__(self, url: str, *, max_connections: int = 2) -> None:  # noqa: D107 - documented above
         self.path = _without_password(url)

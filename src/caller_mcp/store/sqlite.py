@@ -105,11 +105,11 @@ class SqliteStore(TestRunQueries):
     journal: OutcomeJournal | None = None
     _replaying = False
 
-    #: The subquery that finds a recipient (``?`` number, ``?`` scenario) in a batch's
-    #: ``recipients_json`` (SQLite's JSON functions; the PostgreSQL store names its own).
+    #: The subquery that finds a recipient (``?`` number, ``?`` scenario) among a batch's
+    #: recipients (index ``batch_recipients_number``).
     _HAS_RECIPIENT = (
-        "SELECT 1 FROM json_each(batches.recipients_json) AS r WHERE json_extract(r.value, '$.phone_number') = ? "
-        "AND json_extract(r.value, '$.scenario') = ?"
+        "SELECT 1 FROM batch_recipients AS r WHERE r.phone_number = ? AND r.scenario = ? "
+        "AND r.local_id = batches.local_id"
     )
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
@@ -455,8 +455,6 @@ class SqliteStore(TestRunQueries):
         before = self._db.total_changes
         self._db.execute("BEGIN")  # one transaction: thousands of recipients, one commit
         try:
-            # Read once, not per row: the batch's row holds its recipient list (MB at 50,000), and
-            # SQLite walks it to reach the column after it, so a per-row subquery read it each time.
             batch = self._db.execute("SELECT principal FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
             self._db.executemany(
                 "INSERT INTO calls (call_id, created_at, updated_at, provider, to_number, scenario, "
@@ -626,7 +624,8 @@ class SqliteStore(TestRunQueries):
         """Write a ``submitting`` row before the batch is submitted.
 
         Args:
-            recipients: one ``{"phone_number", "scenario"}`` object per recipient, kept as JSON.
+            recipients: one ``{"phone_number", "scenario", "id"?, "overrides"?}`` object per
+                recipient, kept in ``batch_recipients`` in this order (``overrides`` as JSON).
             principal: who submits it (its recipients' calls are recorded under it too).
             recipients_key: what identifies the batch for the duplicate guard (a digest of its
                 recipients as a set, their scenarios and scripts), ``None`` for none.
@@ -634,12 +633,23 @@ class SqliteStore(TestRunQueries):
         now = time.time()
         self._db.execute(
             "INSERT INTO batches (local_id, created_at, updated_at, provider, name, status, total_recipients, "
-            "scheduled_time_unix, recipients_json, owner, pid, principal, recipients_key) "
-            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?)",
+            "scheduled_time_unix, owner, pid, principal, recipients_key) "
+            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?)",
             (
-                local_id, now, now, provider, name, len(recipients), scheduled_time_unix, orjson.dumps(recipients).decode(),
+                local_id, now, now, provider, name, len(recipients), scheduled_time_unix,
                 self.owner, os.getpid(), principal, recipients_key,
             ),
+        )
+        self._db.executemany(
+            "INSERT INTO batch_recipients (local_id, seq, phone_number, scenario, recipient_id, overrides) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    local_id, seq, r["phone_number"], r.get("scenario"), r.get("id"),
+                    orjson.dumps(r["overrides"]).decode() if r.get("overrides") else None,
+                )
+                for seq, r in enumerate(recipients)
+            ],
         )
         return self._batch_where("local_id = ?", local_id)  # type: ignore[return-value]
 
@@ -738,8 +748,20 @@ class SqliteStore(TestRunQueries):
     def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
         """The ``{"phone_number", "scenario"}`` list recorded when this server submitted the
         batch, in submission order; empty for a batch submitted elsewhere."""
-        row = self._db.execute("SELECT recipients_json FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-        return orjson.loads(row["recipients_json"]) if row else []
+        rows = self._db.execute(
+            "SELECT r.phone_number, r.scenario, r.recipient_id, r.overrides FROM batches AS b "
+            "JOIN batch_recipients AS r ON r.local_id = b.local_id WHERE b.batch_id = ? ORDER BY r.seq",
+            (batch_id,),
+        ).fetchall()
+        entries = []
+        for row in rows:
+            entry: dict[str, Any] = {"phone_number": row["phone_number"], "scenario": row["scenario"]}
+            if row["recipient_id"] is not None:
+                entry["id"] = row["recipient_id"]
+            if row["overrides"] is not None:
+                entry["overrides"] = orjson.loads(row["overrides"])
+            entries.append(entry)
+        return entries
 
     def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         """The batches this server submitted (or tried to), newest first, at most ``limit``;
