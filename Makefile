@@ -27,6 +27,7 @@ bench: install
 	$(PY) benchmarks/tools_list_size.py
 	$(PY) benchmarks/requests_per_call.py
 	$(PY) benchmarks/fault_table.py
+	$(PY) benchmarks/bounded_work.py
 	$(PY) benchmarks/dial_policy.py
 	$(PY) benchmarks/monitoring.py
 	$(PY) benchmarks/batch_scale.py

@@ -11,6 +11,8 @@ import pytest
 from mcp import Client
 
 from caller_mcp.app.dialling import batch as batch_use_case
+from caller_mcp.app.results import RecipientInput
+from caller_mcp.domain.batches import MAX_BATCH_RECIPIENTS
 from caller_mcp.domain.policy import DialPolicy
 from caller_mcp.mcp.server import build_server
 from caller_mcp.settings import Settings
@@ -92,3 +94,63 @@ async def test_recipients_with_the_same_script_share_one_copy_of_it_end_to_end(s
     assert first.client_data is not third.client_data
     assert first.call.prompt is second.call.prompt  # the emulator's calls share it too
     assert "Caller goal: cancel an order" in third.call.prompt
+
+
+def _forbid_per_recipient_work(monkeypatch) -> list[str]:
+    """Make every piece of per-recipient work (dial policy, recipient model, caller script) record
+    itself; the list stays empty when a batch is refused before any recipient is looked at."""
+    done: list[str] = []
+    real_check, real_build, real_validate = DialPolicy.check, batch_use_case.build_script, RecipientInput.model_validate
+
+    def check(self, number):
+        done.append("dial policy")
+        return real_check(self, number)
+
+    def build(*args, **kwargs):
+        done.append("caller script")
+        return real_build(*args, **kwargs)
+
+    def validate(cls, *args, **kwargs):
+        done.append("recipient model")
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(DialPolicy, "check", check)
+    monkeypatch.setattr(batch_use_case, "build_script", build)
+    monkeypatch.setattr(RecipientInput, "model_validate", classmethod(validate))
+    return done
+
+
+async def test_more_recipients_than_any_batch_takes_are_refused_before_any_entry_is_read(sandbox_app, db_path, monkeypatch):
+    """Over :data:`MAX_BATCH_RECIPIENTS` the list's length alone is the answer: not one entry is
+    validated (each entry here is malformed, and no entry's error is reported), nothing is checked
+    or built, nothing is sent or stored; the schema says ``maxItems``."""
+    done = _forbid_per_recipient_work(monkeypatch)
+    recipients = [{"phone_number": 5}] * (MAX_BATCH_RECIPIENTS + 1)
+    async with Client(server_on(sandbox_app, db_path), raise_exceptions=True) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("submit_batch", {"recipients": recipients, "business_description": PIZZA})
+        listed = await client.call_tool("list_batches", {})
+    assert tools["submit_batch"].input_schema["properties"]["recipients"]["maxItems"] == MAX_BATCH_RECIPIENTS
+    assert result.is_error
+    message = result.content[0].text
+    assert f"{MAX_BATCH_RECIPIENTS + 1:,} recipients; a batch takes at most {MAX_BATCH_RECIPIENTS:,}" in message
+    assert "phone_number" not in message.split("input_value")[0]  # no entry was validated
+    assert done == []
+    assert sandbox_app.state.sandbox.batches == {} and listed.structured_content["count"] == 0
+
+
+async def test_a_batch_over_the_configured_size_cap_is_refused_before_any_recipient_is_checked(
+    sandbox_app, db_path, monkeypatch
+):
+    """``CALLER_MCP_MAX_BATCH_SIZE`` is checked on the count, before the dial policy, the recipient
+    models or the caller scripts see one recipient (a 19,900-character description included)."""
+    done = _forbid_per_recipient_work(monkeypatch)
+    description = (PIZZA + " ") * (19_900 // (len(PIZZA) + 1))
+    recipients = [*NUMBERS, {"phone_number": NUMBERS[0], "scenario": "cancel an order"}] * 200
+    server = server_on(sandbox_app, db_path, caller_mcp_max_batch_size=len(recipients) - 1)
+    async with Client(server, raise_exceptions=True) as client:
+        result = await client.call_tool("submit_batch", {"recipients": recipients, "business_description": description})
+    assert result.is_error
+    assert f"{len(recipients):,} recipients exceed CALLER_MCP_MAX_BATCH_SIZE" in result.content[0].text
+    assert done == []
+    assert sandbox_app.state.sandbox.batches == {}

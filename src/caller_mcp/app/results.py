@@ -8,9 +8,12 @@ answered and no real phone rang.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import PydanticCustomError
+
+from ..domain.batches import MAX_BATCH_RECIPIENTS
 
 
 class RecipientInput(BaseModel):
@@ -32,6 +35,24 @@ class RecipientInput(BaseModel):
     voice_id: str | None = None
     dynamic_variables: dict[str, Any] | None = None
     ring_timeout_secs: int | None = None
+
+
+def _bounded(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Refuse a recipient list longer than :data:`MAX_BATCH_RECIPIENTS` before any entry is
+    validated (pydantic's own ``max_length`` on a list is checked while the items are validated,
+    so a 100,000-entry list would cost 50,000 recipient models first)."""
+    if isinstance(value, list) and len(value) > MAX_BATCH_RECIPIENTS:
+        raise PydanticCustomError(
+            "too_many_recipients",
+            "{count} recipients; a batch takes at most {most}. Split them into batches; nothing was sent.",
+            {"count": f"{len(value):,}", "most": f"{MAX_BATCH_RECIPIENTS:,}"},
+        )
+    return handler(value)
+
+
+#: ``submit_batch``'s recipients: E.164 strings or :class:`RecipientInput` objects, at most
+#: :data:`MAX_BATCH_RECIPIENTS` of them, the count checked before the entries.
+Recipients = Annotated[list[str | RecipientInput], WrapValidator(_bounded)]
 
 
 class BusinessContextResult(BaseModel):

@@ -12,6 +12,10 @@ from typing import Any
 
 from .script import CallerScript
 
+#: Most recipients one batch may have, whatever ``CALLER_MCP_MAX_BATCH_SIZE`` says: the largest
+#: batch measured end to end (``benchmarks/batch_scale.py``); a longer list is refused before any
+#: recipient is looked at (the tool's schema says ``maxItems``).
+MAX_BATCH_RECIPIENTS = 50_000
 #: Recipient statuses of a batch call.
 RECIPIENT_STATUSES = (
     "pending",

@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from ..app import dialling
-from ..app.results import RecipientInput
+from ..app.results import Recipients
 from ..app.services import Services
 from ..errors import CallerError
 from .principal import principal_of, write_refusal
@@ -133,7 +133,7 @@ async def ask_call(
 
 async def plan_batch(
     ctx: Context,
-    recipients: list[str | RecipientInput],
+    recipients: Recipients,
     call_name: str | None = None,
     business_description: str | None = None,
     scenario: str | None = None,

@@ -27,10 +27,11 @@ from ..app.results import (
     CancelBatchResult,
     CostEstimateResult,
     PlaceCallResult,
-    RecipientInput,
+    Recipients,
     RetryBatchResult,
     SubmitBatchResult,
 )
+from ..domain.batches import MAX_BATCH_RECIPIENTS
 from ..domain.inputs import MAX_WAIT_SECS
 from ..domain.overrides import MAX_RING_TIMEOUT_SECS, MIN_RING_TIMEOUT_SECS
 from ..domain.policy import E164_PATTERN
@@ -159,8 +160,8 @@ async def place_call(
 
 async def submit_batch(
     recipients: Annotated[
-        list[str | RecipientInput],
-        Field(description="E.164 strings or objects.", json_schema_extra={"minItems": 1}),
+        Recipients,
+        Field(description="E.164 strings or objects.", json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_RECIPIENTS}),
     ],
     ctx: Context,
     planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)],

@@ -12,13 +12,13 @@ from typing import Any
 import anyio
 
 from ...domain import inputs
-from ...domain.batches import BatchRecipientRequest, BatchReport, BatchRequest
+from ...domain.batches import MAX_BATCH_RECIPIENTS, BatchRecipientRequest, BatchReport, BatchRequest
 from ...domain.caps import CAP_WINDOW_SECS
 from ...domain.overrides import NO_OVERRIDES, CallOverrides
 from ...domain.overrides import overrides as check_overrides
 from ...domain.policy import DialPolicy
 from ...domain.script import CallerScript, build_script
-from ...errors import CallerError, InvalidInput, NotConfirmed, NotSupported
+from ...errors import CallerError, CapExceeded, InvalidInput, NotConfirmed, NotSupported
 from ...ports import CAPABILITY_WORDS, Provider
 from ...store import BatchRecord
 from ..context import NO_DESCRIPTION_ERROR, defaults
@@ -237,11 +237,17 @@ async def plan_batch(
         InvalidInput: naming every bad entry by index and field (nothing is sent): a bad number,
             control or id, a recipient id used twice, or ring timeouts that differ (a batch has one).
         NotSupported: a control, a concurrency limit or recipient ids the provider cannot send.
-        CapExceeded: more recipients than ``CALLER_MCP_MAX_BATCH_SIZE``.
+        CapExceeded: more recipients than ``CALLER_MCP_MAX_BATCH_SIZE`` or
+            :data:`~caller_mcp.domain.batches.MAX_BATCH_RECIPIENTS` (checked before any recipient is).
         ConfigError, PolicyViolation: as for :func:`plan_call`.
     """
     if not isinstance(recipients, list) or not recipients:
         raise InvalidInput("recipients must be a non-empty list of E.164 numbers or {phone_number, scenario} objects.")
+    if len(recipients) > MAX_BATCH_RECIPIENTS:
+        raise CapExceeded(
+            f"{len(recipients):,} recipients; a batch takes at most {MAX_BATCH_RECIPIENTS:,}. Split them into "
+            "batches; nothing was sent."
+        )
     if scheduled_time_unix is not None and not 0 <= scheduled_time_unix <= MAX_SCHEDULED_TIME_UNIX:
         raise InvalidInput("scheduled_time_unix must be Unix seconds (e.g. 1767225600), or omitted to start now.")
     if scheduled_time_unix is not None and scheduled_time_unix < services.now() - SCHEDULE_SKEW_SECS:
