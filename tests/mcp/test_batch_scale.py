@@ -154,3 +154,17 @@ async def test_a_batch_over_the_configured_size_cap_is_refused_before_any_recipi
     assert f"{len(recipients):,} recipients exceed CALLER_MCP_MAX_BATCH_SIZE" in result.content[0].text
     assert done == []
     assert sandbox_app.state.sandbox.batches == {}
+
+
+async def test_recipients_whose_variables_differ_only_in_type_keep_their_own(sandbox_app, db_path):
+    """1, 1.0 and true are equal in Python but not in JSON: recipients with them do not share a
+    script, so none is sent another recipient's variable (and equal ones still share)."""
+    values = [1, True, 1.0, 1, "1"]
+    recipients = [{"phone_number": n, "dynamic_variables": {"vip": v}} for n, v in zip(NUMBERS, values)]
+    async with Client(server_on(sandbox_app, db_path), raise_exceptions=True) as client:
+        result = await client.call_tool("submit_batch", {"recipients": recipients, "business_description": PIZZA})
+    assert not result.is_error, result.content
+    batch = sandbox_app.state.sandbox.batches[result.structured_content["batch_id"]]
+    sent = [r.client_data["dynamic_variables"]["vip"] for r in batch.recipients]
+    assert [(type(v), v) for v in sent] == [(type(v), v) for v in values]
+    assert batch.recipients[0].client_data is batch.recipients[3].client_data

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from caller_mcp.providers.elevenlabs.config import (
     SANDBOX_AGENT_ID,
@@ -213,3 +218,102 @@ async def test_batch_recipients_with_equal_client_data_share_one_copy(http, sand
     created = (await http.post("/v1/convai/batch-calling/submit", json=batch_body(["+15551230000"] * 3), headers=KEY)).json()
     first, second, third = sandbox_app.state.sandbox.batches[created["id"]].recipients
     assert first.client_data == CLIENT_DATA and first.client_data is second.client_data is third.client_data
+
+
+TRICKY_DATA = [
+    {"dynamic_variables": {"note": 'a "}, {" b', "end": "}]", "key": '"recipients":[', "n": 1.5, "yes": True}},
+    {"conversation_config_override": {"agent": {"first_message": "Hi \\\"}, {\\\" there", "language": "de"}}},
+    {"dynamic_variables": {"x": "\u00e9\u4e2d\\", "nested": None}},
+    None,
+]
+
+
+async def test_a_large_batch_body_is_parsed_piece_by_piece_into_the_same_recipients(http, sandbox_app, monkeypatch):
+    """A body over the piece size is never parsed whole (no single parse holds the interpreter),
+    and every recipient comes out as sent: braces, commas and quotes inside strings, ids, a field
+    after the recipients, and whitespace between them."""
+    from caller_mcp.sandbox import app as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "PARSE_PIECE_BYTES", 300)
+    parsed: list[int] = []
+    real_loads = sandbox_module.orjson.loads
+
+    class Spy:
+        JSONDecodeError = sandbox_module.orjson.JSONDecodeError
+        OPT_SORT_KEYS = sandbox_module.orjson.OPT_SORT_KEYS
+        dumps = staticmethod(sandbox_module.orjson.dumps)
+
+        @staticmethod
+        def loads(raw):
+            parsed.append(len(raw))
+            return real_loads(raw)
+
+    monkeypatch.setattr(sandbox_module, "orjson", Spy)
+    recipients = [
+        {"id": f"r{i}", "phone_number": f"+1555123{i:04d}", "conversation_initiation_client_data": TRICKY_DATA[i % 4]}
+        for i in range(40)
+    ]
+    body = {"call_name": "pieces", "agent_id": SANDBOX_AGENT_ID, "recipients": recipients,
+            "agent_phone_number_id": SANDBOX_PHONE_NUMBER_ID, "scheduled_time_unix": None}
+    import json
+
+    raw = json.dumps(body, indent=1).encode()  # whitespace between the recipients too
+    created = await http.post("/v1/convai/batch-calling/submit", content=raw, headers={**KEY, "content-type": "application/json"})
+    assert created.status_code == 200, created.text
+    assert len(parsed) > 3 and max(parsed) < len(raw) / 2
+    got = (await http.get(f"/v1/convai/batch-calling/{created.json()['id']}", headers=KEY)).json()["recipients"]
+    assert [(r["id"], r["phone_number"], r["conversation_initiation_client_data"]) for r in got] == [
+        (r["id"], r["phone_number"], r["conversation_initiation_client_data"]) for r in recipients
+    ]
+    assert type(got[0]["conversation_initiation_client_data"]["dynamic_variables"]["yes"]) is bool
+    stored = sandbox_app.state.sandbox.batches[created.json()["id"]].recipients
+    assert stored[0].client_data is stored[4].client_data  # equal client data: one copy
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"call_name": "x", "recipients": [{"phone_number": "+15551230000"},',  # cut off
+        b'{"call_name": "x", "recipients": [{"phone_number": "+15551230000"}, {"phone_number": "+1555' + b"1" * 400 + b"}]}",
+        b'[{"recipients": [' + b'{"a": 1},' * 80 + b'{"a": 1}]}]',  # not an object
+    ],
+)
+async def test_a_large_malformed_batch_body_gets_the_same_422_as_a_small_one(http, monkeypatch, raw):
+    from caller_mcp.sandbox import app as sandbox_module
+
+    small = await http.post("/v1/convai/batch-calling/submit", content=raw, headers={**KEY, "content-type": "application/json"})
+    monkeypatch.setattr(sandbox_module, "PARSE_PIECE_BYTES", 64)
+    large = await http.post("/v1/convai/batch-calling/submit", content=raw, headers={**KEY, "content-type": "application/json"})
+    assert small.status_code == large.status_code == 422
+    assert small.json()["detail"] == large.json()["detail"]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab{}[],:" \\\n\u00e9')), max_size=12)
+_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    recipients=st.lists(st.dictionaries(_TEXT, _VALUE, max_size=3), max_size=30),
+    after=st.dictionaries(_TEXT, _VALUE, max_size=2),
+    indent=st.sampled_from([None, 0, 2]),
+)
+def test_the_piecewise_parse_equals_a_whole_parse(recipients, after, indent):
+    import json
+
+    from caller_mcp.sandbox import app as sandbox_module
+
+    body = {"call_name": "x", "recipients": recipients, **{k: v for k, v in after.items() if k != "recipients"}}
+    raw = json.dumps(body, indent=indent, ensure_ascii=False).encode()
+    seen: list[Any] = []
+    original = sandbox_module.PARSE_PIECE_BYTES
+    sandbox_module.PARSE_PIECE_BYTES = 16
+    try:
+        assert sandbox_module._batch_body(raw, seen.extend) == orjson.loads(raw)
+    finally:
+        sandbox_module.PARSE_PIECE_BYTES = original
+    assert seen == recipients  # every recipient handed over once, in order

@@ -61,6 +61,7 @@ from .simulation import (
     last_change,
     outcome_for,
     recipient_status,
+    serial_id,
     stable_id,
 )
 
@@ -173,8 +174,12 @@ class SandboxState:
         #: One copy of each distinct client data (keyed by its canonical JSON), shared by the
         #: recipients and calls that carry it.
         self._client_data: dict[bytes, dict[str, Any]] = {}
+        #: What a call is placed with, per (agent, client data object): the calls that share one
+        #: client data share one filled prompt (the object is kept, so its id is never reused).
+        self._scripts: dict[tuple[str, int], tuple[Any, str, str, str | None, str]] = {}
         # A per-account salt keeps ids unique across sandbox instances (and server restarts).
         self.salt = uuid.uuid4().hex
+        self._conversation_base = stable_id("conv", self.salt)[len("conv_") :]
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -212,17 +217,12 @@ class SandboxState:
     ) -> SimCall:
         n = next(self._counter)
         data = client_data or {}
-        override = data.get("conversation_config_override") or {}
-        agent = override.get("agent") or {}
-        own = AGENTS[agent_id]
-        variables = {name: str(value) for name, value in (data.get("dynamic_variables") or {}).items()}
-
-        def fill(text: str) -> str:  # ElevenLabs fills {{name}} from dynamic_variables
-            return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
-
-        overridden = [path for path, value in _override_paths(override) if value is not None]
-        refused = [path for path in overridden if path not in own["allowed_overrides"]]
-        conversation_id = stable_id("conv", self.salt, n)
+        key = (agent_id, id(client_data) if client_data else 0)  # 0: no client data
+        script = self._scripts.get(key)
+        if script is None or (client_data and script[0] is not client_data):
+            script = self._scripts[key] = (client_data or None, *_script(agent_id, data))
+        _, prompt, first_message, refused, language = script
+        conversation_id = serial_id("conv", self._conversation_base, n)
         digest = conversation_id[len("conv_") :]
         call = SimCall(
             conversation_id=conversation_id,
@@ -230,12 +230,12 @@ class SandboxState:
             agent_id=agent_id,
             phone_provider=phone_provider,
             to_number=to_number,
-            prompt=fill(str((agent.get("prompt") or {}).get("prompt") or own["prompt"])),
-            first_message=fill(str(agent.get("first_message") or own["first_message"])),
+            prompt=prompt,
+            first_message=first_message,
             started_at=started_at,
             outcome="override_refused" if refused else outcome_for(to_number, attempt),
-            refusal=f"Override for field '{refused[0]}' is not allowed by config." if refused else None,
-            language=str(agent.get("language") or own["language"]),
+            refusal=refused,
+            language=language,
             client_data=data,
             batch_id=batch_id,
             recipient_id=recipient_id,
@@ -281,6 +281,29 @@ class SandboxState:
         return answer
 
 
+def _script(agent_id: str, data: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    """What a call with client data ``data`` is placed with by agent ``agent_id``: its prompt and
+    first message (the overrides, else the agent's own, with ``{{name}}`` filled from
+    ``dynamic_variables`` as ElevenLabs does), the refusal of an override the agent does not
+    allow (``None`` when all are allowed), and its language."""
+    override = data.get("conversation_config_override") or {}
+    agent = override.get("agent") or {}
+    own = AGENTS[agent_id]
+    variables = {name: str(value) for name, value in (data.get("dynamic_variables") or {}).items()}
+
+    def fill(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+
+    overridden = [path for path, value in _override_paths(override) if value is not None]
+    refused = [path for path in overridden if path not in own["allowed_overrides"]]
+    return (
+        fill(str((agent.get("prompt") or {}).get("prompt") or own["prompt"])),
+        fill(str(agent.get("first_message") or own["first_message"])),
+        f"Override for field '{refused[0]}' is not allowed by config." if refused else None,
+        str(agent.get("language") or own["language"]),
+    )
+
+
 def _json(body: Any, status: int = 200) -> Response:
     if isinstance(body, dict):
         body = {**body, "sandbox": {"provider": "sandbox", "note": SANDBOX_NOTE}}
@@ -298,6 +321,101 @@ def _body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _ApiError(422, [{"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be an object"}])
     return body
+
+
+#: A request body longer than this is parsed a piece of its ``recipients`` at a time.
+PARSE_PIECE_BYTES = 1 << 20
+#: How many candidate boundaries a piece tries before the body is parsed whole instead.
+_PIECE_TRIES = 8
+_RECIPIENTS_START = re.compile(rb'"recipients"\s*:\s*\[')
+_BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
+_LAST_OBJECT = re.compile(rb"\}\s*\]")
+
+
+def _parse_piece(raw: bytes | bytearray, start: int, stop: int) -> list[Any] | None:
+    """``raw[start:stop]`` parsed as the elements of a JSON array, or ``None`` when it is not a
+    whole number of elements (a candidate boundary inside a string or a nested value)."""
+    try:
+        items = orjson.loads(b"[" + raw[start:stop] + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return items
+
+
+def _batch_body(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> dict[str, Any]:
+    """Parse a batch submit body, its ``recipients`` about :data:`PARSE_PIECE_BYTES` at a time.
+
+    The same result as :func:`_body` (and the same errors: any body this cannot split is parsed
+    whole), but no single parse holds the interpreter for long, so the event loop of the server
+    the sandbox is mounted in keeps answering while a 35 MB body is read; and ``keep`` sees each
+    piece's recipients as soon as they are parsed (to share their equal client data at once,
+    instead of holding a copy per recipient until the end).
+
+    A piece ends at a ``}`` followed by ``,`` (or by the array's ``]``) and is accepted only if
+    it parses as a whole list of elements; a ``}`` inside a string or a nested value cannot, so
+    a wrong boundary is never taken.
+    """
+    found = _RECIPIENTS_START.search(raw) if len(raw) > PARSE_PIECE_BYTES else None
+    if found is None:
+        return _whole(raw, keep)
+    recipients: list[Any] = []
+    start = found.end()
+    while len(raw) - start > PARSE_PIECE_BYTES:
+        for tries, boundary in enumerate(_BETWEEN_OBJECTS.finditer(raw, start + PARSE_PIECE_BYTES)):
+            items = _parse_piece(raw, start, boundary.start() + 1)
+            if items is not None:
+                keep(items)
+                recipients.extend(items)
+                start = boundary.end() - 1  # at the next recipient's "{"
+                break
+            if tries + 1 >= _PIECE_TRIES:
+                return _whole(raw, keep)
+        else:
+            break
+    for tries, end in enumerate(_LAST_OBJECT.finditer(raw, start)):
+        if tries >= _PIECE_TRIES:
+            break
+        items = _parse_piece(raw, start, end.start() + 1)
+        if items is None:
+            continue
+        marker = uuid.uuid4().hex
+        try:
+            body = orjson.loads(raw[: found.start()] + b'"recipients":"' + marker.encode() + b'"' + raw[end.end() :])
+        except orjson.JSONDecodeError:
+            break
+        if not isinstance(body, dict) or body.get("recipients") != marker:
+            break
+        keep(items)
+        recipients.extend(items)
+        body["recipients"] = recipients
+        return body
+    return _whole(raw, keep)
+
+
+def _whole(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> dict[str, Any]:
+    """:func:`_body` of the whole of ``raw``, its recipients handed to ``keep``."""
+    body = _body(raw)
+    if isinstance(body.get("recipients"), list):
+        keep(body["recipients"])
+    return body
+
+
+_CLIENT_DATA = "conversation_initiation_client_data"
+
+
+def _sharing() -> Callable[[list[Any]], None]:
+    """A ``keep`` for :func:`_batch_body`: recipients whose client data is equal (the same
+    canonical JSON) are given one object, so a batch of 50,000 recipients with one script holds
+    one copy of its ~600-character prompt, not 50,000."""
+    seen: dict[bytes, Any] = {}
+
+    def keep(recipients: list[Any]) -> None:
+        for recipient in recipients:
+            data = recipient.get(_CLIENT_DATA) if isinstance(recipient, dict) else None
+            if isinstance(data, dict):
+                recipient[_CLIENT_DATA] = seen.setdefault(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), data)
+
+    return keep
 
 
 def _invalid(kind: str, msg: str, *loc: Any) -> _ApiError:
@@ -373,19 +491,26 @@ def create_app(
     """
     state = SandboxState(api_key, clock or SandboxClock(speed))
 
-    def endpoint(handler: Callable[..., dict[str, Any]], *, with_body: bool = False) -> Callable[[Request], Any]:
-        """An ASGI endpoint around ``handler(request)`` (``handler(request, body)`` when
+    def endpoint(
+        handler: Callable[..., dict[str, Any]], *, with_body: bool = False,
+        parse: Callable[[bytearray], dict[str, Any]] = _body,
+    ) -> Callable[[Request], Any]:
+        """An ASGI endpoint around ``handler(request)`` (``handler(request, parse(body))`` when
         ``with_body``): its work and the answer's encoding run on a worker thread under the
-        account's lock."""
+        account's lock. The body is gathered in one growing buffer (not a list of pieces joined
+        at the end, which would hold a 35 MB body twice)."""
 
         async def wrapped(request: Request) -> Response:
-            raw = await request.body() if with_body else b""
+            raw = bytearray()
+            if with_body:
+                async for piece in request.stream():
+                    raw += piece
 
             def work() -> Response:
                 try:
                     state.check_key(request)
                     with state.lock:
-                        answer = handler(request, _body(raw)) if with_body else handler(request)
+                        answer = handler(request, parse(raw)) if with_body else handler(request)
                     return _json(answer)
                 except _ApiError as exc:
                     return _json({"detail": exc.detail}, exc.status)
@@ -455,6 +580,7 @@ def create_app(
             raise _invalid("int_type", "Input should be a positive integer", "target_concurrency_limit")
         ring_timeout = _telephony(body)
         seen_ids: set[str] = set()
+        checked: dict[int, dict[str, Any] | None] = {}  # id of a request's client data → the stored copy
         for i, r in enumerate(recipients):
             if not isinstance(r, dict):
                 raise _ApiError(422, [{"type": "model_type", "loc": ["body", "recipients", i], "msg": "Input should be an object"}])
@@ -468,7 +594,10 @@ def create_app(
             phone = r.get("phone_number")
             if not isinstance(phone, str) or not _E164.fullmatch(phone):
                 raise _ApiError(422, [{"type": "value_error", "loc": ["body", "recipients", i, "phone_number"], "msg": "Value error, phone_number must be in E.164 format"}])
-            _client_data(r.get("conversation_initiation_client_data"), "recipients", str(i), "conversation_initiation_client_data")
+            data = r.get(_CLIENT_DATA)
+            if id(data) not in checked:  # recipients sharing one object: checked once, at the first
+                _client_data(data, "recipients", str(i), _CLIENT_DATA)
+                checked[id(data)] = state.shared(data)
         now = state.clock()
         start = max(now, float(scheduled)) if scheduled is not None else now
         batch_id = stable_id("btcal", state.salt, next(state._counter))
@@ -478,10 +607,11 @@ def create_app(
             created_at=now, scheduled_time=start, concurrency=limit or BATCH_CONCURRENCY,
             ring_timeout_secs=ring_timeout,
         )
+        base = batch_id[len("btcal_") :]
         for i, r in enumerate(recipients):
             recipient = SimRecipient(
-                recipient_id=r.get("id") or stable_id("rcpt", batch_id, i), phone_number=r["phone_number"],
-                client_data=state.shared(r.get("conversation_initiation_client_data")),
+                recipient_id=r.get("id") or serial_id("rcpt", base, i), phone_number=r["phone_number"],
+                client_data=checked[id(r.get(_CLIENT_DATA))],
                 start_at=start + (i // batch.concurrency) * BATCH_WAVE_SECS, created_at=now,
             )
             _dial(state, batch, recipient)
@@ -599,7 +729,7 @@ def create_app(
         Route("/v1/convai/llm-usage/calculate", endpoint(llm_usage, with_body=True), methods=["POST"]),
         Route("/v1/convai/twilio/outbound-call", endpoint(outbound("twilio", "callSid"), with_body=True), methods=["POST"]),
         Route("/v1/convai/sip-trunk/outbound-call", endpoint(outbound("sip_trunk", "sip_call_id"), with_body=True), methods=["POST"]),
-        Route("/v1/convai/batch-calling/submit", endpoint(submit_batch, with_body=True), methods=["POST"]),
+        Route("/v1/convai/batch-calling/submit", endpoint(submit_batch, with_body=True, parse=lambda raw: _batch_body(raw, _sharing())), methods=["POST"]),
         Route("/v1/convai/batch-calling/workspace", endpoint(list_batches), methods=["GET"]),
         Route("/v1/convai/batch-calling/{batch_id}", endpoint(get_batch), methods=["GET"]),
         Route("/v1/convai/batch-calling/{batch_id}/cancel", endpoint(cancel_batch), methods=["POST"]),

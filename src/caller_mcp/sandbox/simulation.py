@@ -75,7 +75,14 @@ def stable_id(prefix: str, *parts: object) -> str:
     return f"{prefix}_{digest}"
 
 
-@dataclass
+def serial_id(prefix: str, base: str, n: int) -> str:
+    """The ``n``-th id of a series (``conv_…``): 12 hex digits of ``base`` (a :func:`stable_id`
+    digest, which keeps series apart) and ``n`` in 12 more — the same shape as :func:`stable_id`,
+    without a hash per id (a 50,000-recipient batch makes 100,000 of them)."""
+    return f"{prefix}_{base[:12]}{n:012x}"
+
+
+@dataclass(slots=True)
 class SimCall:
     """One emulated phone conversation.
 
@@ -250,7 +257,7 @@ def _summary(call: SimCall) -> str:
     return f"The call did not connect ({TERMINATION_REASONS[call.outcome].rstrip('.').lower()})."
 
 
-@dataclass
+@dataclass(slots=True)
 class SimRecipient:
     """One recipient of an emulated batch; ``start_at`` is when its current attempt is dispatched."""
 
@@ -265,7 +272,7 @@ class SimRecipient:
     retried_at: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SimBatch:
     """One emulated batch call."""
 

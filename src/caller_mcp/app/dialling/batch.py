@@ -119,7 +119,8 @@ class BatchPlan:
 class _Checker:
     """Checks recipients one chunk at a time (on a worker thread) and keeps what they share.
 
-    Recipients with the same description, scenario and controls share one :class:`CallerScript`
+    Recipients with the same description, scenario and controls (variables compared with their
+    JSON types: ``1``, ``1.0`` and ``true`` differ) share one :class:`CallerScript`
     (one prompt, one first message): a batch holds one per distinct script, not one per recipient.
     A recipient's controls are put over the batch's ``default``; their ring timeouts are
     collected in :attr:`rings` (a batch has one); recipient ids must be unique.
@@ -130,7 +131,7 @@ class _Checker:
     goal: str
     provider: Provider
     default: CallOverrides = NO_OVERRIDES
-    scripts: dict[tuple[str, str, CallOverrides], CallerScript] = field(default_factory=dict)
+    scripts: dict[tuple[str, str, CallOverrides, str], CallerScript] = field(default_factory=dict)
     requests: list[BatchRecipientRequest] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
@@ -184,7 +185,9 @@ class _Checker:
                 continue
             self.rings.add(controls.ring_timeout_secs)
             shared = controls.without_ring_timeout() if controls.ring_timeout_secs is not None else controls
-            key = (description, goal, shared)
+            # 1, 1.0 and True are equal (and hash alike) in Python, not in JSON: the variables'
+            # repr keeps recipients whose values differ only in type from sharing one script.
+            key = (description, goal, shared, repr(shared.dynamic_variables) if shared.dynamic_variables else "")
             script = self.scripts.get(key)
             if script is None:
                 script = self.scripts[key] = build_script(description, goal, shared)
