@@ -296,19 +296,35 @@ _VALUE = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+_COMMON = {"conversation_config_override": {"agent": {"first_message": 'Hi "}, {" you'}}, "dynamic_variables": {"n": 1}}
+_RECIPIENT = st.one_of(
+    st.dictionaries(_TEXT, _VALUE, max_size=3),
+    st.just({"phone_number": "+15551230000", "conversation_initiation_client_data": _COMMON}),
+    st.just({"phone_number": "+15551230000", "x": {"conversation_initiation_client_data": _COMMON}}),
+    st.just({"conversation_initiation_client_data": _COMMON, "conversation_initiation_client_data ": 1}),
+    st.just({"conversation_initiation_client_data": {**_COMMON, "dynamic_variables": {"n": True}}}),
+    st.just({"id": '"conversation_initiation_client_data":' + orjson.dumps(_COMMON).decode()}),
+)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    recipients=st.lists(st.dictionaries(_TEXT, _VALUE, max_size=3), max_size=30),
+    recipients=st.lists(_RECIPIENT, max_size=30),
     after=st.dictionaries(_TEXT, _VALUE, max_size=2),
-    indent=st.sampled_from([None, 0, 2]),
+    indent=st.sampled_from([None, 0, 2, "orjson"]),
 )
 def test_the_piecewise_parse_equals_a_whole_parse(recipients, after, indent):
+    """Whatever the recipients hold (braces, quotes, a repeated client data where it is a
+    recipient's own and where it is not), the piece-by-piece parse gives what one parse gives."""
     import json
 
     from caller_mcp.sandbox import app as sandbox_module
 
     body = {"call_name": "x", "recipients": recipients, **{k: v for k, v in after.items() if k != "recipients"}}
-    raw = json.dumps(body, indent=indent, ensure_ascii=False).encode()
+    if indent == "orjson":  # compact, as caller-mcp sends it: a repeated client data is found by its bytes
+        raw = orjson.dumps(body)
+    else:
+        raw = json.dumps(body, indent=indent, ensure_ascii=False).encode()
     seen: list[Any] = []
     original = sandbox_module.PARSE_PIECE_BYTES
     sandbox_module.PARSE_PIECE_BYTES = 16

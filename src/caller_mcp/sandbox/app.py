@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import orjson
@@ -323,6 +323,7 @@ def _body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+_CLIENT_DATA = "conversation_initiation_client_data"
 #: A request body longer than this is parsed a piece of its ``recipients`` at a time.
 PARSE_PIECE_BYTES = 1 << 20
 #: How many candidate boundaries a piece tries before the body is parsed whole instead.
@@ -332,14 +333,50 @@ _BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
 _LAST_OBJECT = re.compile(rb"\}\s*\]")
 
 
-def _parse_piece(raw: bytes | bytearray, start: int, stop: int) -> list[Any] | None:
+class _Repeated(NamedTuple):
+    """A client data that recipients repeat, as it appears in the body: ``needle`` is
+    ``"conversation_initiation_client_data":`` followed by its JSON, ``replacement`` the same key
+    with ``marker`` (a random string no body holds) as the value, and ``data`` the parsed object."""
+
+    needle: bytes
+    replacement: bytes
+    marker: str
+    data: Any
+
+    @classmethod
+    def of(cls, data: Any) -> _Repeated:
+        marker = uuid.uuid4().hex
+        key = b'"' + _CLIENT_DATA.encode() + b'":'
+        return cls(key + orjson.dumps(data), key + b'"' + marker.encode() + b'"', marker, data)
+
+
+def _parse_piece(raw: bytes | bytearray, start: int, stop: int, repeated: _Repeated | None = None) -> list[Any] | None:
     """``raw[start:stop]`` parsed as the elements of a JSON array, or ``None`` when it is not a
-    whole number of elements (a candidate boundary inside a string or a nested value)."""
+    whole number of elements (a candidate boundary inside a string or a nested value).
+
+    With ``repeated``, each of its occurrences is replaced by its marker before the parse, and
+    the recipients holding the marker are given ``repeated.data`` (one object, not one parse of
+    the ~600-character prompt per recipient). That result is used only when every replacement
+    came back as a recipient's own client data (so none was inside anything else); otherwise the
+    piece is parsed as it is.
+    """
+    piece = raw[start:stop]
+    count = piece.count(repeated.needle) if repeated is not None else 0
+    if count:
+        try:
+            items = orjson.loads(b"[" + piece.replace(repeated.needle, repeated.replacement) + b"]")
+        except orjson.JSONDecodeError:
+            items = None
+        if items is not None:
+            holders = [r for r in items if isinstance(r, dict) and r.get(_CLIENT_DATA) == repeated.marker]
+            if len(holders) == count:
+                for recipient in holders:
+                    recipient[_CLIENT_DATA] = repeated.data
+                return items
     try:
-        items = orjson.loads(b"[" + raw[start:stop] + b"]")
+        return orjson.loads(b"[" + piece + b"]")
     except orjson.JSONDecodeError:
         return None
-    return items
 
 
 def _batch_body(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> dict[str, Any]:
@@ -359,12 +396,15 @@ def _batch_body(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> di
     if found is None:
         return _whole(raw, keep)
     recipients: list[Any] = []
+    repeated: _Repeated | None = None
     start = found.end()
     while len(raw) - start > PARSE_PIECE_BYTES:
         for tries, boundary in enumerate(_BETWEEN_OBJECTS.finditer(raw, start + PARSE_PIECE_BYTES)):
-            items = _parse_piece(raw, start, boundary.start() + 1)
+            items = _parse_piece(raw, start, boundary.start() + 1, repeated)
             if items is not None:
                 keep(items)
+                if repeated is None and items and isinstance(items[0], dict) and isinstance(items[0].get(_CLIENT_DATA), dict):
+                    repeated = _Repeated.of(items[0][_CLIENT_DATA])  # the first recipient's, as kept
                 recipients.extend(items)
                 start = boundary.end() - 1  # at the next recipient's "{"
                 break
@@ -375,7 +415,7 @@ def _batch_body(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> di
     for tries, end in enumerate(_LAST_OBJECT.finditer(raw, start)):
         if tries >= _PIECE_TRIES:
             break
-        items = _parse_piece(raw, start, end.start() + 1)
+        items = _parse_piece(raw, start, end.start() + 1, repeated)
         if items is None:
             continue
         marker = uuid.uuid4().hex
@@ -400,20 +440,19 @@ def _whole(raw: bytes | bytearray, keep: Callable[[list[Any]], None]) -> dict[st
     return body
 
 
-_CLIENT_DATA = "conversation_initiation_client_data"
-
-
 def _sharing() -> Callable[[list[Any]], None]:
     """A ``keep`` for :func:`_batch_body`: recipients whose client data is equal (the same
     canonical JSON) are given one object, so a batch of 50,000 recipients with one script holds
     one copy of its ~600-character prompt, not 50,000."""
     seen: dict[bytes, Any] = {}
+    kept: set[int] = set()  # ids of the objects in ``seen`` (alive as long as it is)
 
     def keep(recipients: list[Any]) -> None:
         for recipient in recipients:
             data = recipient.get(_CLIENT_DATA) if isinstance(recipient, dict) else None
-            if isinstance(data, dict):
-                recipient[_CLIENT_DATA] = seen.setdefault(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), data)
+            if isinstance(data, dict) and id(data) not in kept:
+                data = recipient[_CLIENT_DATA] = seen.setdefault(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), data)
+                kept.add(id(data))
 
     return keep
 

@@ -136,6 +136,8 @@ class _Checker:
     errors: list[str] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
     rings: set[int | None] = field(default_factory=set)
+    #: The script of a bare number (the batch's description, scenario and controls), once one is planned.
+    default_script: CallerScript | None = None
 
     def check(self, recipients: list[Any], start: int, stop: int) -> None:
         """Check ``recipients[start:stop]``: the planned ones go to :attr:`requests`, the
@@ -143,6 +145,14 @@ class _Checker:
         for index in range(start, stop):
             entry = recipients[index]
             recipient_id = None
+            if isinstance(entry, str) and self.default_script is not None:  # the common case, once the first is planned
+                try:
+                    self.policy.check(entry)
+                except CallerError as exc:
+                    self.errors.append(f"recipients[{index}] {inputs.shown(entry)}: {exc}")
+                    continue
+                self.requests.append(BatchRecipientRequest(phone_number=entry, script=self.default_script))
+                continue
             try:
                 if isinstance(entry, str):  # the common case: a bare number with the batch's script
                     number, description, goal, controls = entry, self.description, self.goal, self.default
@@ -191,6 +201,8 @@ class _Checker:
             script = self.scripts.get(key)
             if script is None:
                 script = self.scripts[key] = build_script(description, goal, shared)
+            if isinstance(entry, str):
+                self.default_script = script  # every later bare number gets it (and the same ring timeout)
             self.requests.append(BatchRecipientRequest(phone_number=number, script=script, recipient_id=recipient_id))
 
 
