@@ -11,11 +11,14 @@ import json
 import time
 from collections.abc import Callable
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
 from mcp_types import ElicitResult
 
+from caller_mcp.app import batches as batches_use_case
+from caller_mcp.bootstrap import bootstrap
 from caller_mcp.domain.batches import RECIPIENT_STATUSES
 from caller_mcp.mcp.server import build_server
 from caller_mcp.providers.elevenlabs.config import SANDBOX_AGENT_ID, SANDBOX_API_KEY, SANDBOX_PHONE_NUMBER_ID
@@ -638,3 +641,70 @@ async def test_resource_templates_include_the_call_transcript(connect):
     async with connect() as client:
         templates = (await client.list_resource_templates()).resource_templates
     assert "caller://calls/{call_id}/transcript" in {t.uri_template for t in templates}
+
+
+class EndlessWorkspace:
+    """A MockTransport handler: a workspace that answers every page empty with ``has_more: true``
+    and a new ``next_doc`` (it would be paged forever); ``tick`` seconds pass on ``clock`` per read."""
+
+    def __init__(self, clock: list[float] | None = None, tick: float = 0.0) -> None:
+        self.requests: list[dict] = []
+        self.clock, self.tick = clock, tick
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("GET", "/v1/convai/batch-calling/workspace")
+        self.requests.append(dict(request.url.params))
+        if self.clock is not None:
+            self.clock[0] += self.tick
+        return httpx.Response(200, json={"batch_calls": [], "has_more": True, "next_doc": f"doc{len(self.requests)}"})
+
+
+async def test_list_batches_stops_at_its_page_budget_and_says_so(connect, db_path):
+    workspace = EndlessWorkspace()
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(workspace)) as client:
+        result = await client.call_tool("list_batches", {"limit": 500})
+    assert not result.is_error, text(result)
+    answer = result.structured_content
+    assert len(workspace.requests) == batches_use_case.MAX_WORKSPACE_PAGES
+    assert answer["stopped_early"] is True and answer["count"] == 0
+    assert f"after {batches_use_case.MAX_WORKSPACE_PAGES} pages" in answer["warning"]
+    assert "smaller limit" in answer["warning"] and "stopped_early" in text(result)
+
+
+async def test_list_batches_stops_at_its_time_budget_and_says_so(db_path):
+    """Each read takes 7 s on the services' clock: the third would start past the 20 s budget."""
+    clock = [0.0]
+    workspace = EndlessWorkspace(clock, tick=7.0)
+    settings = real_settings(db_path, KEY)
+    services = bootstrap(settings, transport=httpx.MockTransport(workspace), monotonic=lambda: clock[0])
+    try:
+        async with Client(build_server(settings, services=services), raise_exceptions=True) as client:
+            result = await client.call_tool("list_batches", {"limit": 500})
+    finally:
+        await services.aclose()
+    answer = result.structured_content
+    assert len(workspace.requests) == 3 and answer["stopped_early"] is True
+    assert "after 3 pages" in answer["warning"]
+
+
+async def test_list_batches_that_reads_every_page_does_not_say_it_stopped_early(connect, db_path):
+    workspace = Workspace(120)
+    async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(workspace)) as client:
+        result = await client.call_tool("list_batches", {"limit": 500})
+    answer = result.structured_content
+    assert answer["count"] == 120 and "stopped_early" not in answer and "warning" not in answer
+
+
+async def test_list_batches_abandons_a_page_read_that_outlasts_its_time_budget(connect, db_path, monkeypatch):
+    monkeypatch.setattr(batches_use_case, "WORKSPACE_BUDGET_SECS", 0.3)
+    release = anyio.Event()
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        await release.wait()  # never set: the read outlasts any budget
+        return httpx.Response(200, json={"batch_calls": [], "has_more": False})
+
+    with anyio.fail_after(10):
+        async with connect(real_settings(db_path, KEY), transport=httpx.MockTransport(hanging)) as client:
+            result = await client.call_tool("list_batches", {})
+    answer = result.structured_content
+    assert answer["stopped_early"] is True and "after 0 pages" in answer["warning"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+
 from ..domain import inputs
 from ..domain.batches import BatchReport, progress, status_counts
 from ..domain.caps import iso
@@ -17,6 +19,11 @@ MAX_RECIPIENT_PAGE = 100
 #: Most batches ``list_batches`` returns, and the provider's page size when it pages.
 MAX_BATCH_LIST = 500
 WORKSPACE_PAGE_SIZE = 100
+#: Most workspace pages one ``list_batches`` reads (a full answer needs 5) and the seconds it
+#: spends reading them: a provider that keeps answering ``has_more`` (with empty or short pages)
+#: is not paged forever; the answer then says it stopped early (``stopped_early``).
+MAX_WORKSPACE_PAGES = 10
+WORKSPACE_BUDGET_SECS = 20.0
 
 
 async def batch_provider(services: Services, batch_id: object) -> Provider:
@@ -140,7 +147,11 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
     Batches another principal submitted here are left out; the workspace's batches submitted
     elsewhere (the provider's dashboard, another tool) are shown to everyone.
 
-    When the provider cannot be read, the store's batches are returned with a ``warning``.
+    When the provider cannot be read, the store's batches are returned with a ``warning``. The
+    workspace is read for at most :data:`MAX_WORKSPACE_PAGES` pages and
+    :data:`WORKSPACE_BUDGET_SECS` seconds (a page read under way is abandoned when the time is
+    up); stopping while the provider still says more remain sets ``stopped_early`` and a
+    ``warning`` that says what was read and what to do.
 
     Args:
         limit: 1 to :data:`MAX_BATCH_LIST`.
@@ -155,15 +166,34 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
     remote: list[BatchReport] = []
     warning = None
     cursor: str | None = None
+    pages = 0
+    stopped_early = False
+    deadline = services.monotonic() + WORKSPACE_BUDGET_SECS
     try:
         while len(remote) < limit:
-            page = await provider.list_batches(min(WORKSPACE_PAGE_SIZE, limit - len(remote)), cursor)
+            left = deadline - services.monotonic()
+            if pages >= MAX_WORKSPACE_PAGES or left <= 0:
+                stopped_early = True
+                break
+            with anyio.move_on_after(left) as scope:
+                page = await provider.list_batches(min(WORKSPACE_PAGE_SIZE, limit - len(remote)), cursor)
+            if scope.cancelled_caught:
+                stopped_early = True
+                break
+            pages += 1
             remote.extend(page.batches)
             if not page.cursor or page.cursor == cursor:
                 break
             cursor = page.cursor
     except CallerError as exc:  # unreachable, refused, or not configured (TALKIFAI_ORGANIZATION_ID)
         warning = f"The provider's batch list could not be read ({exc}); showing this server's records only."
+    if stopped_early:
+        warning = (
+            f"Stopped reading the provider's batch list after {pages} page{'s' if pages != 1 else ''} "
+            f"({len(remote)} workspace batches) and {WORKSPACE_BUDGET_SECS - max(0.0, deadline - services.monotonic()):.0f} s, "
+            "though it said more remain: older workspace batches may be missing below. Ask for a smaller limit, "
+            "or look them up in the provider's dashboard; get_batch_status reads any batch by id."
+        )
     entries: list[tuple[float, BatchSummary]] = []
     seen: set[str] = set()
     for batch in remote[:limit]:
@@ -207,6 +237,7 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
         batches=batches,
         count=len(batches),
         warning=warning,
+        stopped_early=stopped_early or None,
         **services.answered_by(provider),
     )
 

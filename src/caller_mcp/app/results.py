@@ -184,6 +184,9 @@ class BatchListResult(BaseModel):
     batches: list[BatchSummary]
     count: int
     warning: str | None = None
+    stopped_early: bool | None = Field(
+        default=None, description="True when the provider's list was still paging at the page or time budget."
+    )
     provider: str
     sandbox: bool = False
     note: str | None = None
