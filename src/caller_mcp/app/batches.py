@@ -15,9 +15,9 @@ from .services import LOCAL_PRINCIPAL, Services
 
 #: Recipients per ``get_batch_status`` page: default and most.
 DEFAULT_RECIPIENT_PAGE = 20
-MAX_RECIPIENT_PAGE = 100
+MAX_RECIPIENT_PAGE = inputs.MAX_RECIPIENT_PAGE
 #: Most batches ``list_batches`` returns, and the provider's page size when it pages.
-MAX_BATCH_LIST = 500
+MAX_BATCH_LIST = inputs.MAX_BATCH_LIST
 WORKSPACE_PAGE_SIZE = 100
 #: Most workspace pages one ``list_batches`` reads (a full answer needs 5) and the seconds it
 #: spends reading them: a provider that keeps answering ``has_more`` (with empty or short pages)

@@ -35,7 +35,7 @@ MAX_POLL_DELAY_SECS = 5.0
 #: The statuses a call row can have (what ``list_calls(status=…)`` can filter on).
 LISTED_STATUSES = tuple(dict.fromkeys((*RECORD_STATUSES, *CALL_STATUSES)))
 #: Longest local call history ``list_calls`` returns.
-MAX_LIST_LIMIT = 200
+MAX_LIST_LIMIT = inputs.MAX_LIST_LIMIT
 #: The local call ids ``place_call`` gives (``call_`` + 20 hex digits); another ``call_…`` id may
 #: be a provider's (TalkifAI's callIds look like ``call_abc123``).
 LOCAL_CALL_ID = re.compile(r"call_[0-9a-f]{20}")

@@ -19,6 +19,12 @@ MAX_SCENARIO_CHARS = 2_000
 MAX_CALL_NAME_CHARS = 200
 #: Longest ``get_call`` wait, seconds: MCP clients give up on a tool call at about 60 s.
 MAX_WAIT_SECS = 50.0
+#: Most recipients per ``get_batch_status`` page, batches ``list_batches`` returns and calls
+#: ``list_calls`` returns (here, beside the other limits, so the tool schemas read them without
+#: importing the use cases).
+MAX_RECIPIENT_PAGE = 100
+MAX_BATCH_LIST = 500
+MAX_LIST_LIMIT = 200
 #: C0 controls but tab, line feed and carriage return; DEL and C1 controls; lone surrogates
 #: (they cannot be encoded as UTF-8 for the provider or the store).
 _FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

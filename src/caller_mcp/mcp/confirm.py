@@ -13,17 +13,23 @@ A planning failure is not raised from the resolver: it is carried to the tool bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from ..app import dialling
 from ..app.results import Recipients
-from ..app.services import Services
 from ..errors import CallerError
 from .principal import principal_of, write_refusal
+
+if TYPE_CHECKING:
+    from ..app.dialling import BatchPlan, CallPlan, RetryPlan
+    from ..app.services import Services
+else:
+    # The SDK evaluates these annotations when it lists the tools; the use cases they name are
+    # imported by the first call that plans (a cold start imports only what tools/list needs).
+    BatchPlan = CallPlan = RetryPlan = Any
 
 P = TypeVar("P")
 
@@ -105,11 +111,12 @@ async def plan_call(
     dynamic_variables: dict[str, Any] | None = None,
     ring_timeout_secs: int | None = None,
     provider: str | None = None,
-) -> Planned[dialling.CallPlan]:
+) -> Planned[CallPlan]:
     """Resolver: plan ``place_call`` once (checks and the exact request)."""
     if (refusal := write_refusal(ctx, "place calls")) is not None:
         return Planned(error=refusal)
     try:
+        from ..app import dialling
         plan = await dialling.plan_call(
             services_of(ctx), to_number, business_description, scenario,
             language=language, voice_id=voice_id, dynamic_variables=dynamic_variables,
@@ -121,10 +128,11 @@ async def plan_call(
 
 
 async def ask_call(
-    ctx: Context, planned: Annotated[Planned[dialling.CallPlan], Resolve(plan_call)], allow_redial: bool = False, dry_run: bool = False) -> Any:
+    ctx: Context, planned: Annotated[Planned[CallPlan], Resolve(plan_call)], allow_redial: bool = False, dry_run: bool = False) -> Any:
     """Resolver: ask the person before ``place_call`` dials the plan, when required."""
     if dry_run or planned.plan is None or not _asks(ctx, "call"):
         return NOT_ASKED
+    from ..app import dialling
     return _ask(await dialling.call_question(services_of(ctx), planned.plan, allow_redial=allow_redial))
 
 
@@ -144,7 +152,7 @@ async def plan_batch(
     ring_timeout_secs: int | None = None,
     target_concurrency_limit: int | None = None,
     provider: str | None = None,
-) -> Planned[dialling.BatchPlan]:
+) -> Planned[BatchPlan]:
     """Resolver: plan ``submit_batch`` once (every recipient checked, the exact request), off
     the event loop, reporting progress per chunk of recipients checked."""
     if (refusal := write_refusal(ctx, "submit batches")) is not None:
@@ -155,6 +163,7 @@ async def plan_batch(
 
     try:
         services = services_of(ctx)
+        from ..app import dialling
         plan = await dialling.plan_batch(
             services, recipients, call_name, business_description, scenario, scheduled_time_unix,
             principal=principal_of(ctx), progress=progress,
@@ -169,31 +178,34 @@ async def plan_batch(
 
 async def ask_batch(
     ctx: Context,
-    planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)],
+    planned: Annotated[Planned[BatchPlan], Resolve(plan_batch)],
     dry_run: bool = False,
     allow_resubmit: bool = False,
 ) -> Any:
     """Resolver: ask the person before ``submit_batch`` submits the plan, when required."""
     if dry_run or planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
+    from ..app import dialling
     return _ask(await dialling.batch_question(services_of(ctx), planned.plan, allow_resubmit=allow_resubmit))
 
 
 # -- retry ------------------------------------------------------------------------------------
 
 
-async def plan_retry(ctx: Context, batch_id: str) -> Planned[dialling.RetryPlan]:
+async def plan_retry(ctx: Context, batch_id: str) -> Planned[RetryPlan]:
     """Resolver: plan ``retry_batch`` once (the batch read once, the numbers checked)."""
     if (refusal := write_refusal(ctx, "retry batches")) is not None:
         return Planned(error=refusal)
     try:
+        from ..app import dialling
         return Planned(plan=await dialling.plan_retry(services_of(ctx), batch_id))
     except CallerError as exc:
         return Planned(error=exc)
 
 
-async def ask_retry(ctx: Context, planned: Annotated[Planned[dialling.RetryPlan], Resolve(plan_retry)]) -> Any:
+async def ask_retry(ctx: Context, planned: Annotated[Planned[RetryPlan], Resolve(plan_retry)]) -> Any:
     """Resolver: ask the person before ``retry_batch`` dials the plan again, when required."""
     if planned.plan is None or not _asks(ctx, "batch"):
         return NOT_ASKED
+    from ..app import dialling
     return _ask(await dialling.retry_question(services_of(ctx), planned.plan))

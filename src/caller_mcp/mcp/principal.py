@@ -12,7 +12,6 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context
 
-from ..app.services import LOCAL_PRINCIPAL
 from ..errors import NotPermitted
 
 #: The scope that places calls, submits, retries and cancels batches and sets the business context.
@@ -32,12 +31,16 @@ def access_of(ctx: Context) -> AccessToken | None:
 def current_principal() -> str:
     """The principal of the request being served, for handlers the SDK calls without a Context
     (static resources): the access token the SDK's middleware put in context, else ``local``."""
+    from ..app.services import LOCAL_PRINCIPAL
+
     token = get_access_token()
     return token.client_id if token is not None else LOCAL_PRINCIPAL
 
 
 def principal_of(ctx: Context) -> str:
     """The principal the request is recorded under: the token's ``client_id``, else ``local``."""
+    from ..app.services import LOCAL_PRINCIPAL
+
     token = access_of(ctx)
     return token.client_id if token is not None else LOCAL_PRINCIPAL
 

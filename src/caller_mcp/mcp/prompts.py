@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import yaml
 from pydantic import Field
 
 
 def suite_yaml(phone_number: str, business_description: str, goals: list[str]) -> str:
     """A suite (``domain/suites.py``'s file format) with one case per goal: the goal as scenario, a
     criterion that it was met, and a check that the call completed. Returns YAML text."""
+    import yaml
+
     words = re.findall(r"[a-z0-9]+", business_description.lower())
     skip = {"we", "are", "a", "an", "the", "is", "our"}
     name = "-".join([w for w in words if w not in skip][:3]) or "phone-line"

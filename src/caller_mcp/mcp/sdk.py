@@ -73,8 +73,11 @@ def make_tool(
         answer: the model of its structured content.
         annotations: its behaviour hints.
     """
+    # structured_output=False: the SDK would otherwise build the answer model's validator and
+    # JSON schema for each tool at start-up, for an output schema that is never published.
     tool = Tool.from_function(
-        fn, title=title, description=" ".join((fn.__doc__ or "").split()), annotations=annotations
+        fn, title=title, description=" ".join((fn.__doc__ or "").split()), annotations=annotations,
+        structured_output=False,
     )
     fields = dict(tool)
     fields["parameters"] = input_schema(tool.parameters)

@@ -9,21 +9,18 @@ caller at the edge.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskGroup
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from .. import __version__
-from ..app import context, monitoring
-from ..app.services import Services
-from ..bootstrap import bootstrap
 from ..errors import CallerError, NotFound
 from ..settings import Settings
 from .confirm import services_of
@@ -31,6 +28,9 @@ from .principal import current_principal
 from .prompts import test_phone_line
 from .suite_tools import add_test_resources, suite_tools
 from .tools import all_tools
+
+if TYPE_CHECKING:
+    from ..app.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,24 @@ INSTRUCTIONS = (
 )
 
 
-@dataclass
 class AppContext:
-    """What the server's lifespan yields to every tool (``ctx.request_context.lifespan_context``)."""
+    """What the server's lifespan yields to every tool (``ctx.request_context.lifespan_context``).
 
-    services: Services
+    ``services`` are built by the first request that needs them, not when the server starts, so a
+    cold start imports only what ``tools/list`` needs (building them opens nothing: the store and
+    providers open on first use either way).
+    """
+
+    def __init__(self, build: Callable[[], Services]) -> None:
+        self._build = build
+        self.built: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        """The application's services (built on first access)."""
+        if self.built is None:
+            self.built = self._build()
+        return self.built
 
 
 def build_server(
@@ -75,25 +88,38 @@ def build_server(
         An ``MCPServer``; run it with :func:`~caller_mcp.mcp.sdk.run_stdio` or hand it to
         ``mcp.Client`` in-process. The store and providers open on first use.
     """
-    # The running services, for handlers the SDK calls without a Context (static resources).
-    running: dict[str, Services] = {}
+    # The running context, for handlers the SDK calls without a Context (static resources).
+    running: dict[str, AppContext] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        app = services or bootstrap(settings, transport=transport)
-        running["services"] = app
+        group: dict[str, TaskGroup] = {}
+
+        def build() -> Services:
+            from ..bootstrap import bootstrap  # the application: imported by the first tool call
+
+            app = services or bootstrap(settings, transport=transport)
+            app.background = group.get("background")
+            return app
+
+        state = running["context"] = AppContext(build)
         try:
             # Dials that block until answered (TalkifAI) run in this task group: a graceful stop
             # waits for them, so their outcome is written before the providers close.
             async with anyio.create_task_group() as background:
-                app.background = background
+                group["background"] = background
+                if services is not None:
+                    state.services  # noqa: B018 - prebuilt: in use at once (its webhooks may dial)
                 try:
-                    yield AppContext(services=app)
+                    yield state
                 finally:
-                    app.background = None
+                    group.clear()
+                    if state.built is not None:
+                        state.built.background = None
         finally:
-            running.pop("services", None)
-            await app.aclose()
+            running.pop("context", None)
+            if state.built is not None:
+                await state.built.aclose()
 
     server: MCPServer[AppContext] = MCPServer(
         "caller-mcp",
@@ -115,6 +141,8 @@ def build_server(
         mime_type="text/plain",
     )
     async def call_transcript(call_id: str, ctx: Context[AppContext, Any]) -> str:
+        from ..app import monitoring
+
         try:
             return await monitoring.transcript(services_of(ctx), call_id)
         except NotFound as exc:
@@ -130,8 +158,10 @@ def build_server(
         mime_type="application/json",
     )
     async def business_context() -> str:
+        from ..app import context
+
         try:
-            return await context.context_json(running["services"], current_principal())
+            return await context.context_json(running["context"].services, current_principal())
         except CallerError as exc:
             raise ResourceError(str(exc)) from exc
 

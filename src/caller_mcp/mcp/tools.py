@@ -17,7 +17,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ..app import batches, context, costs, dialling, monitoring
 from ..app.results import (
     BatchListResult,
     BatchStatusResult,
@@ -32,12 +31,15 @@ from ..app.results import (
     SubmitBatchResult,
 )
 from ..domain.batches import MAX_BATCH_RECIPIENTS
-from ..domain.inputs import MAX_WAIT_SECS
+from ..domain.inputs import MAX_BATCH_LIST, MAX_LIST_LIMIT, MAX_RECIPIENT_PAGE, MAX_WAIT_SECS
 from ..domain.overrides import MAX_RING_TIMEOUT_SECS, MIN_RING_TIMEOUT_SECS
 from ..domain.policy import E164_PATTERN
 from ..errors import CallerError
 from .confirm import (
     GO_AHEAD,
+    BatchPlan,
+    CallPlan,
+    RetryPlan,
     Confirmation,
     Planned,
     ask_batch,
@@ -131,13 +133,14 @@ async def set_business_context(
     """Save the business the AI caller rings and its default goal (scenario); kept across restarts.
     Free. Next: place_call or submit_batch, which use it by default."""
     _may_write(ctx, "set the business context")
+    from ..app import context
     return _result(await _run(context.set_context(services_of(ctx), description, scenario, principal=principal_of(ctx)), "set_business_context"))
 
 
 async def place_call(
     to_number: Annotated[str, E164],
     ctx: Context,
-    planned: Annotated[Planned[dialling.CallPlan], Resolve(plan_call)],
+    planned: Annotated[Planned[CallPlan], Resolve(plan_call)],
     business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
     scenario: Annotated[str | None, SCENARIO_ARG] = None,
     language: Annotated[str | None, LANGUAGE_ARG] = None,
@@ -152,6 +155,7 @@ async def place_call(
     """Ring a number now: an AI caller plays a customer pursuing the scenario. A REAL, paid phone call
     unless the answer says sandbox. The same number and scenario within 2 minutes returns the
     earlier call (duplicate_of) unless allow_redial. Next: get_call with call_id and wait_seconds."""
+    from ..app import dialling
     answer = dialling.place_call(
         services_of(ctx), _plan(planned), allow_redial=allow_redial, dry_run=dry_run, confirmed=confirmed(confirmation)
     )
@@ -164,7 +168,7 @@ async def submit_batch(
         Field(description="E.164 strings or objects.", json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_RECIPIENTS}),
     ],
     ctx: Context,
-    planned: Annotated[Planned[dialling.BatchPlan], Resolve(plan_batch)],
+    planned: Annotated[Planned[BatchPlan], Resolve(plan_batch)],
     call_name: Annotated[str | None, Field(description="Batch name.")] = None,
     business_description: Annotated[str | None, DESCRIPTION_ARG] = None,
     scenario: Annotated[str | None, Field(description="Default goal.")] = None,
@@ -181,6 +185,7 @@ async def submit_batch(
 ) -> Annotated[CallToolResult, SubmitBatchResult]:
     """Schedule AI test calls to many numbers, each with its own goal if given: REAL, paid calls
     unless the answer says sandbox. One invalid entry and nothing is sent. Next: get_batch_status."""
+    from ..app import dialling
     answer = dialling.submit_batch(
         services_of(ctx), _plan(planned), dry_run=dry_run, confirmed=confirmed(confirmation), allow_resubmit=allow_resubmit
     )
@@ -200,6 +205,7 @@ async def get_call(
     async def progress(done: float, total: float, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
+    from ..app import monitoring
     answer = await _run(monitoring.get_call(services_of(ctx), call_id, wait_seconds, progress=progress), "get_call")
     return _result(answer, link=answer.transcript_uri)
 
@@ -211,43 +217,47 @@ async def get_batch_status(
         str | None, Field(description="e.g. failed,voicemail", json_schema_extra={"pattern": STATUS_PATTERN})
     ] = None,
     offset: Annotated[int, Field(json_schema_extra={"minimum": 0})] = 0,
-    limit: Annotated[int, _range("Page size.", 1, batches.MAX_RECIPIENT_PAGE)] = 20,
+    limit: Annotated[int, _range("Page size.", 1, MAX_RECIPIENT_PAGE)] = 20,
 ) -> Annotated[CallToolResult, BatchStatusResult]:
     """A batch's status, progress (0-1), counts per recipient status and a page of recipients
     with conversation_id (for get_call), cost summed over calls read. Free. status=failed,voicemail
     finds what to retry."""
+    from ..app import batches
     answer = batches.get_batch_status(services_of(ctx), batch_id, status, offset, limit)
     return _result(await _run(answer, "get_batch_status"))
 
 
 async def list_calls(
     ctx: Context,
-    limit: Annotated[int, _range("Most to list.", 1, monitoring.MAX_LIST_LIMIT)] = 20,
+    limit: Annotated[int, _range("Most to list.", 1, MAX_LIST_LIMIT)] = 20,
     status: Annotated[str | None, Field(description="e.g. done, failed, outcome_unknown.")] = None,
     to_number: Annotated[str | None, Field(json_schema_extra={"pattern": E164_PATTERN.pattern})] = None,
     since: Annotated[str | None, Field(description="ISO 8601 or Unix seconds.")] = None,
 ) -> Annotated[CallToolResult, CallListResult]:
     """Your calls (batch calls once seen), newest first, with last known status, from local
     records. Free. outcome_unknown: the provider may have dialled; check before calling again."""
+    from ..app import monitoring
     return _result(await _run(monitoring.list_calls(services_of(ctx), limit, status, to_number, since, principal=principal_of(ctx)), "list_calls"))
 
 
 async def list_batches(
-    ctx: Context, limit: Annotated[int, _range("Most to list.", 1, batches.MAX_BATCH_LIST)] = 20
+    ctx: Context, limit: Annotated[int, _range("Most to list.", 1, MAX_BATCH_LIST)] = 20
 ) -> Annotated[CallToolResult, BatchListResult]:
     """Batches, newest first: yours and the provider workspace's (submitted_here).
     Free. Next: get_batch_status."""
+    from ..app import batches
     return _result(await _run(batches.list_batches(services_of(ctx), limit, principal=principal_of(ctx)), "list_batches"))
 
 
 async def retry_batch(
     batch_id: Annotated[str, BATCH_ID_ARG],
     ctx: Context,
-    planned: Annotated[Planned[dialling.RetryPlan], Resolve(plan_retry)],
+    planned: Annotated[Planned[RetryPlan], Resolve(plan_retry)],
     confirmation: Annotated[ElicitationResult[Confirmation], Resolve(ask_retry)] = GO_AHEAD,
 ) -> Annotated[CallToolResult, RetryBatchResult]:
     """Call a batch's failed and voicemail recipients again: REAL, paid calls unless the answer
     says sandbox. Next: get_batch_status."""
+    from ..app import dialling
     answer = dialling.retry_batch(services_of(ctx), _plan(planned), confirmed=confirmed(confirmation))
     return _result(await _run(answer, "retry_batch"))
 
@@ -256,6 +266,7 @@ async def cancel_batch(batch_id: Annotated[str, BATCH_ID_ARG], ctx: Context) -> 
     """Cancel a batch: recipients not yet dialled are never called; calls under way finish.
     Cannot be undone."""
     _may_write(ctx, "cancel batches")
+    from ..app import batches
     return _result(await _run(batches.cancel_batch(services_of(ctx), batch_id), "cancel_batch"))
 
 
@@ -269,6 +280,7 @@ async def estimate_cost(
 ) -> Annotated[CallToolResult, CostEstimateResult]:
     """Approximate cost in USD before dialling: the agent's LLM price/min × expected_minutes × calls
     (LLM part only). Free; dials nothing."""
+    from ..app import costs
     answer = costs.estimate_cost(
         services_of(ctx), calls, expected_minutes, business_description, scenario, principal=principal_of(ctx),
         provider_name=provider,
