@@ -12,7 +12,7 @@ lock, a slow disk, a remote database) ever blocks the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .domain.batches import BatchPage, BatchReport, BatchRequest
@@ -372,6 +372,13 @@ class Store(Protocol):
 
     async def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
         """The ``{"phone_number", "scenario"}`` list recorded at submission (empty if not submitted here)."""
+        ...
+
+    async def batch_recipient_entries(
+        self, batch_id: str, *, numbers: Sequence[str] = (), ids: Sequence[str] = ()
+    ) -> list[dict[str, Any]] | None:
+        """The entries of :meth:`batch_recipients` with one of these numbers or caller's ids, in
+        submission order (``None`` if the batch was not submitted here)."""
         ...
 
     async def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:

@@ -205,6 +205,34 @@ async def test_get_batch_status_of_10000_recipients_answers_in_at_most_4000_char
     assert calls["count"] == 200 and all(c["batch_id"] == batch_id for c in calls["calls"])
 
 
+async def test_a_poll_builds_recipient_objects_only_for_its_page_and_the_calls_it_records(connect, clock, monkeypatch):
+    """A poll of a large batch compares recipients as plain tuples: it makes a recipient object
+    for each one shown and each call it writes, never for the unchanged rest."""
+    from caller_mcp.providers.elevenlabs import mapping
+
+    built: list[dict] = []
+    real = mapping._recipient
+    monkeypatch.setattr(mapping, "_recipient", lambda raw: built.append(raw) or real(raw))
+    written: list[int] = []
+    real_record = SqliteStore.record_batch_calls
+    monkeypatch.setattr(
+        SqliteStore, "record_batch_calls", lambda self, *a: written.append(len(a[2])) or real_record(self, *a)
+    )
+    numbers = [f"+1555{i:07d}" for i in range(3_000)]
+    async with connect() as client:
+        batch_id = await submit(client, numbers, call_name="three thousand")
+        answers = []
+        for advance, page in ((0, {}), (60, {}), (0, {"offset": 10}), (120, {"status": "completed"})):
+            clock.advance(advance)
+            built.clear()
+            written.clear()
+            answers.append(await status(client, batch_id, limit=5, **page))
+            assert len(built) == len(answers[-1]["recipients"]) + sum(written)
+    assert sum(answers[1]["counts"].values()) == 3_000 and answers[2]["counts"] == answers[1]["counts"]
+    assert [len(a["recipients"]) for a in answers] == [5, 5, 5, 5]
+    assert all(r["status"] == "completed" for r in answers[3]["recipients"])
+
+
 # -- batch calls in list_calls ----------------------------------------------------------------
 
 RECIPIENTS = [

@@ -50,6 +50,14 @@ def _check_migrated(store) -> None:
     guard = store.recent_call("+15550000002", "ask the hours", 0)
     assert (guard.call_id, guard.batch_id) == ("batch_local_a", "btcal_a")
     assert store.recent_call("+15550000002", "book a table", 0) is None
+    # A poll reads only the entries it matches calls to: by number (every entry with it, in
+    # order) or by the caller's id.
+    a = OLD_RECIPIENTS["batch_local_a"]
+    assert store.batch_recipient_entries("btcal_a", numbers=["+15550000001"]) == [a[0], a[2]]
+    assert store.batch_recipient_entries("btcal_a", ids=["case-2", "x"]) == [a[1]]
+    assert store.batch_recipient_entries("btcal_a", numbers=["+15550000002"], ids=["case-2"]) == [a[1]]
+    assert store.batch_recipient_entries("btcal_a", numbers=["+15559999999"]) == []
+    assert store.batch_recipient_entries("btcal_elsewhere", numbers=["+15550000001"]) is None
 
 
 def test_a_version_9_database_opens_and_keeps_its_batches_recipients(tmp_path):
@@ -69,7 +77,7 @@ def test_a_version_9_database_opens_and_keeps_its_batches_recipients(tmp_path):
         assert "recipients_json" not in columns and {"principal", "recipients_key", "owner"} <= columns
         assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
         indexes = {row[0] for row in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"batches_created", "batches_principal", "batches_key", "batch_recipients_number"} <= indexes
+        assert {"batches_created", "batches_principal", "batches_key", "batch_recipients_batch_number"} <= indexes
     finally:
         store.close()
     reopened = SqliteStore(path)  # a second open changes nothing

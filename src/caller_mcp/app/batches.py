@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import anyio
+import anyio.to_thread
 
 from ..domain import inputs
-from ..domain.batches import BatchReport, progress, status_counts
+from ..domain.batches import BatchReport, progress, recipient_states, state_counts
 from ..domain.caps import iso
 from ..errors import CallerError, InvalidInput, NotFound, ProviderStatusError
 from ..ports import Provider
@@ -24,6 +25,9 @@ WORKSPACE_PAGE_SIZE = 100
 #: is not paged forever; the answer then says it stopped early (``stopped_early``).
 MAX_WORKSPACE_PAGES = 10
 WORKSPACE_BUDGET_SECS = 20.0
+#: Above this many recipients, a poll's per-recipient work (counts, filter, comparison with the
+#: store) runs on a worker thread, not on the event loop.
+OFF_LOOP_RECIPIENTS = 2_000
 
 
 async def batch_provider(services: Services, batch_id: object) -> Provider:
@@ -78,16 +82,24 @@ async def get_batch_status(
     provider = await batch_provider(services, batch_id)
     services.require(provider, "batches")
     batch = await read_batch(services, provider, "get_batch", batch_id)
-    counts = status_counts(batch.recipients)
-    matching = [r for r in batch.recipients if wanted is None or r.status in wanted]
-    page = matching[offset : offset + limit]
+
+    def tally() -> tuple[dict[str, int], list[int]]:  # counts, and which recipients match the filter
+        states = recipient_states(batch.recipients)
+        return state_counts(states), [i for i, state in enumerate(states) if wanted is None or state[0] in wanted]
+
+    large = len(batch.recipients) > OFF_LOOP_RECIPIENTS
+    counts, matching = await anyio.to_thread.run_sync(tally) if large else tally()
+    page = [batch.recipients[i] for i in matching[offset : offset + limit]]  # built for the page only
     await record_poll(services, provider, batch, counts)
     # Recipient ids are shown when they are the caller's own (given to submit_batch here), not
     # the ones the provider made up for recipients submitted without one.
     spent = await services.store.batch_costs(batch.batch_id)
     own_ids: set[str] = set()
     if page and any(r.recipient_id for r in page):
-        own_ids = {entry["id"] for entry in await services.store.batch_recipients(batch.batch_id) if entry.get("id")}
+        entries = await services.store.batch_recipient_entries(
+            batch.batch_id, ids=sorted({r.recipient_id for r in page if r.recipient_id})
+        )
+        own_ids = {entry["id"] for entry in entries or () if entry.get("id")}
     return BatchStatusResult(
         batch_id=batch.batch_id,
         name=batch.name,
@@ -134,8 +146,12 @@ async def record_poll(services: Services, provider: Provider, batch: BatchReport
         return
     store = services.store
     await store.update_batch_status(batch.batch_id, batch.status)
-    if any(r.call_ref for r in batch.recipients):  # else nothing to record: skip the lookups
-        rows = recipient_rows(batch.recipients, services.now(), known=await store.batch_call_statuses(batch.batch_id))
+    if any(state[2] for state in recipient_states(batch.recipients)):  # else nothing to record: skip the lookups
+        known = await store.batch_call_statuses(batch.batch_id)
+        if len(batch.recipients) > OFF_LOOP_RECIPIENTS:
+            rows = await anyio.to_thread.run_sync(lambda: recipient_rows(batch.recipients, services.now(), known=known))
+        else:
+            rows = recipient_rows(batch.recipients, services.now(), known=known)
         await record_batch_calls(store, provider.name, batch.batch_id, rows)
     services.remember_poll(batch.batch_id, signature)  # only once written: a failed write is tried again
 

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ..domain.batches import RecipientReport, recipient_call_status
+from ..domain.batches import RecipientReport, recipient_call_status, recipient_states
 from ..domain.calls import CallReport
 from ..errors import CallerError, OutcomeUnknown
 from ..ports import Store
@@ -84,10 +84,16 @@ async def record_batch_calls(store: Store, provider: str, batch_id: str, calls: 
     controls and id are recorded with it. A recipient submitted without an id is matched by
     number: the n-th recipient with a number gets the n-th entry submitted for that number.
     """
+    calls = [call for call in calls if call["conversation_id"]]
     if not calls:
         return
-    submitted = await store.batch_recipients(batch_id)
-    if not submitted:
+    # Only the submitted entries these calls may match (by id, or every entry with their number).
+    submitted = await store.batch_recipient_entries(
+        batch_id,
+        numbers=sorted({call["to_number"] for call in calls}),
+        ids=sorted({call["recipient_id"] for call in calls if call.get("recipient_id")}),
+    )
+    if submitted is None:
         return
     by_id = {entry["id"]: entry for entry in submitted if entry.get("id")}
     by_number: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -95,8 +101,6 @@ async def record_batch_calls(store: Store, provider: str, batch_id: str, calls: 
         by_number[entry.get("phone_number", "")].append(entry)
     rows = []
     for call in calls:
-        if not call["conversation_id"]:
-            continue
         entry = by_id.get(call.get("recipient_id") or "")
         if entry is None:
             entries = by_number.get(call["to_number"], ())
@@ -156,30 +160,48 @@ def recipient_rows(
     """Batch recipients that have a conversation as :func:`record_batch_calls` rows (normalised
     status, the provider's status, ``nth``).
 
+    Recipients are compared as :func:`~caller_mcp.domain.batches.recipient_states` tuples; only
+    those written get a :class:`RecipientReport` built (a :class:`LazyRecipients` builds none for
+    the others).
+
     Args:
         known: ``{conversation id: provider status}`` already recorded; recipients whose status
             is recorded unchanged are left out (``None``: every recipient with a conversation).
     """
-    rows = []
+    states = recipient_states(recipients)
+    changed = [
+        i for i, (status, provider_status, ref, _, _) in enumerate(states)
+        if ref and (known is None or known.get(ref, _UNKNOWN) != (provider_status or status))
+    ]
+    if not changed:
+        return []
+    # nth: how many earlier recipients have the same number (counted for those numbers only).
+    wanted = {states[i][3] or "" for i in changed}
+    chosen = set(changed)
+    nth: dict[int, int] = {}
     seen: Counter[str] = Counter()
-    for r in recipients:
-        number = r.phone_number or ""
-        nth = seen[number]
-        seen[number] += 1
-        if not r.call_ref:
-            continue
-        provider_status = r.provider_status or r.status
-        if known is not None and r.call_ref in known and known[r.call_ref] == provider_status:
-            continue
+    for i, state in enumerate(states):
+        number = state[3] or ""
+        if number in wanted:
+            if i in chosen:
+                nth[i] = seen[number]
+            seen[number] += 1
+    rows = []
+    for i in changed:
+        r = recipients[i]
         rows.append(
             {
                 "conversation_id": r.call_ref,
-                "to_number": number,
+                "to_number": r.phone_number or "",
                 "status": recipient_call_status(r.status),
-                "provider_status": provider_status,
+                "provider_status": r.provider_status or r.status,
                 "created_at": float(r.created_at or now),
                 "recipient_id": r.recipient_id,
-                "nth": nth,
+                "nth": nth[i],
             }
         )
     return rows
+
+
+#: Not in ``known``: a recipient whose call the store has not recorded.
+_UNKNOWN = object()

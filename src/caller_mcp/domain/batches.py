@@ -7,8 +7,10 @@ its own statuses onto it and keeps the original in ``provider_status``.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .script import CallerScript
 
@@ -108,6 +110,74 @@ class RecipientReport:
     error: str | None = None
 
 
+#: A recipient's state as a poll compares it: ``(status, provider_status, call_ref, phone_number,
+#: recipient_id)`` (the :class:`RecipientReport` fields of the same names).
+RecipientState = tuple[str, "str | None", "str | None", "str | None", "str | None"]
+
+
+class LazyRecipients(Sequence[RecipientReport]):
+    """A provider's recipients kept as its decoded JSON objects: each becomes a
+    :class:`RecipientReport` only when read, and :meth:`states` gives every recipient's state as a
+    plain tuple. A 50,000-recipient poll shows one page; building 50,000 objects for it cost more
+    than decoding the answer.
+
+    Args:
+        raw: the provider's recipient objects, in its order.
+        build: one raw object → its :class:`RecipientReport`.
+        states: every raw object's :data:`RecipientState`, equal to ``build``'s fields, in order
+            (computed here, once: on the worker thread that decodes a large answer).
+    """
+
+    __slots__ = ("_build", "_raw", "_states")
+
+    def __init__(
+        self,
+        raw: list[Any],
+        build: Callable[[Any], RecipientReport],
+        states: Callable[[list[Any]], list[RecipientState]],
+    ) -> None:  # noqa: D107 - documented above
+        self._raw = raw
+        self._build = build
+        self._states = states(raw)
+
+    def states(self) -> list[RecipientState]:
+        """Every recipient's :data:`RecipientState`, in order (the list itself: do not change it)."""
+        return self._states
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> RecipientReport: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RecipientReport, ...]: ...
+    def __getitem__(self, index: int | slice) -> RecipientReport | tuple[RecipientReport, ...]:
+        if isinstance(index, slice):
+            return tuple(self._build(r) for r in self._raw[index])
+        return self._build(self._raw[index])
+
+    def __iter__(self) -> Iterator[RecipientReport]:
+        return (self._build(r) for r in self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: compared by content
+
+    def __repr__(self) -> str:
+        return f"LazyRecipients({len(self)} recipients)"
+
+
+def recipient_states(recipients: Sequence[RecipientReport]) -> list[RecipientState]:
+    """Every recipient's :data:`RecipientState`: :meth:`LazyRecipients.states` when the provider
+    gave one, else read from the objects."""
+    if isinstance(recipients, LazyRecipients):
+        return recipients.states()
+    return [(r.status, r.provider_status, r.call_ref, r.phone_number, r.recipient_id) for r in recipients]
+
+
 @dataclass(frozen=True)
 class BatchReport:
     """A batch as the provider reports it; ``recipients`` only from a single-batch read.
@@ -115,7 +185,8 @@ class BatchReport:
     Times are Unix seconds. ``estimated_cost`` and ``estimated_duration`` are the provider's own
     words at submission, where it gives them (TalkifAI: ``"$3.50"``, ``"15 minutes"``).
     ``status_breakdown`` counts recipients per status in the provider's own vocabulary, where it
-    reports one (TalkifAI's ``statusBreakdown``).
+    reports one (TalkifAI's ``statusBreakdown``). ``recipients`` is a tuple, or a
+    :class:`LazyRecipients` for a large answer.
     """
 
     batch_id: str
@@ -126,7 +197,7 @@ class BatchReport:
     last_updated_at: float | None = None
     total_calls_scheduled: int = 0
     total_calls_dispatched: int = 0
-    recipients: tuple[RecipientReport, ...] = ()
+    recipients: Sequence[RecipientReport] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     estimated_cost: str | None = None
     estimated_duration: str | None = None
@@ -145,12 +216,17 @@ class BatchPage:
     cursor: str | None = None
 
 
-def status_counts(recipients: tuple[RecipientReport, ...] | list[RecipientReport]) -> dict[str, int]:
+def status_counts(recipients: Sequence[RecipientReport]) -> dict[str, int]:
     """Recipients per status, statuses with none left out, in :data:`RECIPIENT_STATUSES` order
     (statuses outside it after them)."""
+    return state_counts(recipient_states(recipients))
+
+
+def state_counts(states: Sequence[RecipientState]) -> dict[str, int]:
+    """:func:`status_counts` of recipients given as :data:`RecipientState` tuples."""
     counts = dict.fromkeys(RECIPIENT_STATUSES, 0)
-    for recipient in recipients:
-        counts[recipient.status] = counts.get(recipient.status, 0) + 1
+    for status, n in Counter(state[0] for state in states).items():
+        counts[status] = counts.get(status, 0) + n
     return {status: n for status, n in counts.items() if n}
 
 

@@ -151,8 +151,13 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS batches_key ON batches (recipients_key, created_at)",
     "CREATE INDEX IF NOT EXISTS batch_retries_batch ON batch_retries (batch_id, created_at)",
     "CREATE INDEX IF NOT EXISTS calls_provider_call ON calls (provider_call_id)",
-    # Version 10: the redial guard's "is this number and scenario among a batch's recipients".
-    "CREATE INDEX IF NOT EXISTS batch_recipients_number ON batch_recipients (phone_number)",
+    # Version 10: the redial guard's "is this number and scenario among a batch's recipients",
+    # and a poll's lookup of the entries with the numbers it records.
+    "CREATE INDEX IF NOT EXISTS batch_recipients_batch_number ON batch_recipients (local_id, phone_number)",
+    "DROP INDEX IF EXISTS batch_recipients_number",
+    # A poll matching calls to the entries submitted with the caller's own ids (few batches have any).
+    "CREATE INDEX IF NOT EXISTS batch_recipients_id ON batch_recipients (local_id, recipient_id) "
+    "WHERE recipient_id IS NOT NULL",
 )
 #: Version 10 moves each batch's recipients out of ``batches.recipients_json`` (a JSON array of
 #: ``{"phone_number", "scenario", "id"?, "overrides"?}``) into ``batch_recipients``, in order.

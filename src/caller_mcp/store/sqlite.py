@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,7 @@ class SqliteStore(TestRunQueries):
     _replaying = False
 
     #: The subquery that finds a recipient (``?`` number, ``?`` scenario) among a batch's
-    #: recipients (index ``batch_recipients_number``).
+    #: recipients (index ``batch_recipients_batch_number``).
     _HAS_RECIPIENT = (
         "SELECT 1 FROM batch_recipients AS r WHERE r.phone_number = ? AND r.scenario = ? "
         "AND r.local_id = batches.local_id"
@@ -753,15 +753,29 @@ class SqliteStore(TestRunQueries):
             "JOIN batch_recipients AS r ON r.local_id = b.local_id WHERE b.batch_id = ? ORDER BY r.seq",
             (batch_id,),
         ).fetchall()
-        entries = []
-        for row in rows:
-            entry: dict[str, Any] = {"phone_number": row["phone_number"], "scenario": row["scenario"]}
-            if row["recipient_id"] is not None:
-                entry["id"] = row["recipient_id"]
-            if row["overrides"] is not None:
-                entry["overrides"] = orjson.loads(row["overrides"])
-            entries.append(entry)
-        return entries
+        return [_entry(row) for row in rows]
+
+    def batch_recipient_entries(
+        self, batch_id: str, *, numbers: Sequence[str] = (), ids: Sequence[str] = ()
+    ) -> list[dict[str, Any]] | None:
+        """The entries of :meth:`batch_recipients` whose number is in ``numbers`` or whose
+        caller's id is in ``ids``, in submission order; ``None`` for a batch submitted elsewhere.
+        Indexed lookups (``batch_recipients_batch_number``, ``batch_recipients_id``), so a poll that
+        records a few thousand calls of a 50,000-recipient batch reads only their entries."""
+        batch = self._db.execute("SELECT local_id FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        if batch is None:
+            return None
+        found: dict[int, Any] = {}
+        for where, values in (("phone_number IN", list(numbers)), ("recipient_id IS NOT NULL AND recipient_id IN", list(ids))):
+            for start in range(0, len(values), _IN_CHUNK):
+                chunk = values[start : start + _IN_CHUNK]
+                for row in self._db.execute(
+                    "SELECT seq, phone_number, scenario, recipient_id, overrides FROM batch_recipients "
+                    f"WHERE local_id = ? AND {where} ({', '.join('?' * len(chunk))})",
+                    (batch["local_id"], *chunk),
+                ):
+                    found[row["seq"]] = row
+        return [_entry(found[seq]) for seq in sorted(found)]
 
     def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         """The batches this server submitted (or tried to), newest first, at most ``limit``;
@@ -848,6 +862,20 @@ class SqliteStore(TestRunQueries):
         """Whether the store that wrote an in-flight row may still be working on it (see
         :func:`writer_alive`; a store shared across machines decides otherwise)."""
         return writer_alive(pid, owner, created_at)
+
+
+#: Values per ``IN (…)`` list (SQLite's older builds allow 999 parameters per statement).
+_IN_CHUNK = 500
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    """A ``batch_recipients`` row as the entry submitted: ``{"phone_number", "scenario", "id"?, "overrides"?}``."""
+    entry: dict[str, Any] = {"phone_number": row["phone_number"], "scenario": row["scenario"]}
+    if row["recipient_id"] is not None:
+        entry["id"] = row["recipient_id"]
+    if row["overrides"] is not None:
+        entry["overrides"] = orjson.loads(row["overrides"])
+    return entry
 
 
 def batch_call_id(provider: str, conversation_id: str) -> str:

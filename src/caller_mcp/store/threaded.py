@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -141,6 +141,11 @@ class ThreadedStore:
 
     async def batch_recipients(self, batch_id: str) -> list[dict[str, Any]]:
         return await self._run("batch_recipients", batch_id)
+
+    async def batch_recipient_entries(
+        self, batch_id: str, *, numbers: Sequence[str] = (), ids: Sequence[str] = ()
+    ) -> list[dict[str, Any]] | None:
+        return await self._run("batch_recipient_entries", batch_id, numbers=numbers, ids=ids)
 
     async def list_batches(self, limit: int = 20, *, principal: str | None = None) -> list[BatchRecord]:
         return await self._run("list_batches", limit, principal=principal)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...domain.batches import BatchReport, RecipientReport
+from ...domain.batches import BatchReport, LazyRecipients, RecipientReport, RecipientState
 from ...domain.calls import CallReport, Cost, Turn
 from ...domain.script import CallerScript
 from ...errors import ProviderError
@@ -145,6 +145,32 @@ def call_report(answer: dict[str, Any], conversation_id: str) -> CallReport:
     )
 
 
+def _recipient(r: dict[str, Any]) -> RecipientReport:
+    """One ``BatchCallRecipient`` object (``003_…``) as a :class:`RecipientReport`."""
+    status = str(r.get("status") or "pending")
+    return RecipientReport(
+        recipient_id=_str(r.get("id")),
+        phone_number=_str(r.get("phone_number")),
+        status=status,
+        provider_status=status,
+        call_ref=_str(r.get("conversation_id")),
+        created_at=_number(r.get("created_at_unix")),
+        updated_at=_number(r.get("updated_at_unix")),
+    )
+
+
+def _recipient_states(raw: list[dict[str, Any]]) -> list[RecipientState]:
+    """:func:`_recipient`'s ``(status, provider_status, call_ref, phone_number, recipient_id)`` of
+    every recipient object, without building the objects."""
+    states: list[RecipientState] = []
+    append = states.append
+    for r in raw:
+        status = r.get("status") or "pending"
+        status = status if type(status) is str else str(status)
+        append((status, status, _str(r.get("conversation_id")), _str(r.get("phone_number")), _str(r.get("id"))))
+    return states
+
+
 def batch_report(answer: Any) -> BatchReport:
     """Convert a ``BatchCallResponse`` / ``BatchCallDetailedResponse`` body (``003_…``) to a
     :class:`BatchReport`.
@@ -154,19 +180,8 @@ def batch_report(answer: Any) -> BatchReport:
     """
     if not isinstance(answer, dict) or not answer.get("id"):
         raise ProviderError("The provider's batch answer has no batch id.")
-    recipients = tuple(
-        RecipientReport(
-            recipient_id=_str(r.get("id")),
-            phone_number=_str(r.get("phone_number")),
-            status=str(r.get("status") or "pending"),
-            provider_status=str(r.get("status") or "pending"),
-            call_ref=_str(r.get("conversation_id")),
-            created_at=_number(r.get("created_at_unix")),
-            updated_at=_number(r.get("updated_at_unix")),
-        )
-        for r in answer.get("recipients") or []
-        if isinstance(r, dict)
-    )
+    raw = [r for r in answer.get("recipients") or [] if isinstance(r, dict)]
+    recipients = LazyRecipients(raw, _recipient, _recipient_states)
     created = _number(answer.get("created_at_unix"))
     scheduled = _number(answer.get("scheduled_time_unix"))
     return BatchReport(
