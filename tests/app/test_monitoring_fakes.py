@@ -9,7 +9,7 @@ import pytest
 
 from caller_mcp.app import dialling, monitoring
 from caller_mcp.domain.calls import CallReport, Cost, Turn
-from caller_mcp.domain.transcript import MAX_TRANSCRIPT_CHARS, UNTRUSTED_NOTE
+from caller_mcp.domain.transcript import MAX_TRANSCRIPT_CHARS, UNTRUSTED_TAIL
 from caller_mcp.errors import InvalidInput, NotFound, NotSupported, ProviderStatusError
 from caller_mcp.ports import Capabilities
 from tests.fakes import PIZZA, FakeProvider
@@ -133,7 +133,7 @@ async def test_get_call_reports_cost_transcript_and_the_untrusted_note(services,
     assert [(t.role, t.message, t.secs) for t in answer.transcript] == [(t.role, t.message, t.secs) for t in turns]
     assert answer.transcript_turns == 2 and answer.transcript_truncated is False
     assert answer.transcript_uri == f"caller://calls/{call_id}/transcript"
-    assert answer.untrusted == "The " + UNTRUSTED_NOTE
+    assert answer.untrusted.startswith("summary, transcript: ") and UNTRUSTED_TAIL in answer.untrusted
     assert answer.started_at == "2027-01-15T08:00:00+00:00"
 
 

@@ -245,7 +245,7 @@ async def list_batches(services: Services, limit: int = 20, *, principal: str = 
             local_id=local.local_id,
             error=local.error,
             provider=local.provider,
-        )
+        ).own(name=local.name)  # the name given to submit_batch here, not the workspace's
         entries.append((local.created_at, summary))
     entries.sort(key=lambda item: item[0], reverse=True)
     batches = [summary for _, summary in entries[:limit]]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..domain.calls import LlmPrice, llm_estimate_usd
 from ..domain.script import CallerScript, build_script
-from ..errors import CallerError, InvalidInput
+from ..errors import CallerError, InvalidInput, provider_words
 from ..ports import Provider
 from .context import NO_DESCRIPTION_ERROR, defaults
 from .results import CostEstimateResult
@@ -75,7 +75,8 @@ async def estimate(
     try:
         price = await provider.llm_price(longest)
     except CallerError as exc:
-        return CostEstimateResult(calls=calls, expected_minutes=expected_minutes, note=f"No estimate: {exc}", **answered)
+        answer = CostEstimateResult(calls=calls, expected_minutes=expected_minutes, note=f"No estimate: {exc}", **answered)
+        return answer.quoting("note") if provider_words(exc) else answer
     return _priced(price, calls, expected_minutes, answered)
 
 

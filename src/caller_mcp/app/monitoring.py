@@ -13,7 +13,6 @@ from ..domain.caps import iso
 from ..domain.policy import check_e164
 from ..domain.transcript import (
     MAX_SUMMARY_CHARS,
-    UNTRUSTED_NOTE,
     bounded_results,
     bounded_transcript,
     clip,
@@ -164,7 +163,7 @@ async def get_call(
             return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
         answer = _record_result(services, provider, record)
         answer.waited_secs = round(services.monotonic() - start, 1) if wait else answer.waited_secs
-        answer.error = unreadable_call_note(provider, record, provider_ref)
+        answer.own(error=unreadable_call_note(provider, record, provider_ref))
         return answer
     services.require(provider, "read_call")
     while True:
@@ -188,7 +187,7 @@ async def get_call(
     if report is None:
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
         answer.waited_secs = waited
-        answer.error = (
+        answer.own(error=(
             f"The provider does not show conversation {provider_ref} yet: a call just placed appears "
             "within seconds. "
             + (
@@ -197,7 +196,7 @@ async def get_call(
                 if provider.sandbox
                 else "If it was placed long ago, check the provider's call history."
             )
-        )
+        ))
         return answer
     record = await remember_report(services.store, provider.name, record, report)
     return _report_result(services, provider, record, report, waited)
@@ -259,7 +258,6 @@ def _report_result(
         evaluation_results(report.evaluations), collected_values(report.data_collected)
     )
     shown_id = record.call_id if record is not None else report.provider_ref
-    spoken = bool(report.transcript or report.summary or report.data_collected)
     return CallResult(
         call_id=record.call_id if record is not None else None,
         conversation_id=report.provider_ref,
@@ -291,7 +289,6 @@ def _report_result(
             else None
         ),
         recording_url=report.recording_url,
-        untrusted=("The " + UNTRUSTED_NOTE) if spoken else None,
         waited_secs=waited,
         **services.answered_by(provider),
     )

@@ -8,12 +8,64 @@ answered and no real phone rang.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidatorFunctionWrapHandler, WrapValidator, computed_field
 from pydantic_core import PydanticCustomError
 
 from ..domain.batches import MAX_BATCH_RECIPIENTS
+from ..domain.transcript import untrusted_note
+
+
+class ProviderText(BaseModel):
+    """A model some of whose fields may carry free text the provider or the phone line under test
+    produced (:attr:`provider_text`): a transcript, a summary, a termination reason, a
+    rationale, a batch name from the workspace, an error body. What an :class:`Answer`'s
+    ``untrusted`` note names."""
+
+    #: The fields whose text comes from the provider. A list of :class:`ProviderText` entries is
+    #: named by its entries' fields (``recipients[].error``) and needs no entry here.
+    provider_text: ClassVar[tuple[str, ...]] = ()
+    _own: set[str] = PrivateAttr(default_factory=set)
+    _quoting: set[str] = PrivateAttr(default_factory=set)
+
+    def own(self, **fields: Any) -> Self:
+        """Set ``fields`` to text of caller-mcp's own (not marked, even if declared provider text)."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+            self._own.add(name)
+        return self
+
+    def quoting(self, *fields: str) -> Self:
+        """Mark ``fields`` as quoting the provider in this answer (an undeclared field such as a
+        ``message`` or ``note`` that carries the provider's words this time)."""
+        self._quoting.update(fields)
+        return self
+
+    def provider_fields(self) -> list[str]:
+        """The names of the non-empty fields that carry provider text, in declaration order."""
+        names: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, list) and value and isinstance(value[0], ProviderText):
+                inner = dict.fromkeys(field for entry in value for field in entry.provider_fields())
+                names += [f"{name}[].{field}" for field in inner]
+            elif value not in (None, "", [], {}) and (
+                (name in self.provider_text and name not in self._own) or name in self._quoting
+            ):
+                names.append(name)
+        return names
+
+
+class Answer(ProviderText):
+    """A tool's answer: ``untrusted`` names the fields that carry provider text, whenever any is
+    non-empty (computed when the answer is sent, so fields set late count too)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def untrusted(self) -> str | None:
+        """Which fields are the provider's or the phone line's text: untrusted content."""
+        return untrusted_note(self.provider_fields())
 
 
 class RecipientInput(BaseModel):
@@ -65,8 +117,10 @@ class BusinessContextResult(BaseModel):
     message: str
 
 
-class CostEstimateResult(BaseModel):
+class CostEstimateResult(Answer):
     """An approximate price before dialling: the LLM part only, in USD (seed ``003_…``)."""
+
+    provider_text = ("llm",)
 
     llm: str | None = Field(default=None, description="The agent's LLM.")
     usd_per_minute: float | None = Field(default=None, description="LLM price per minute, USD, as the provider gives it.")
@@ -80,9 +134,11 @@ class CostEstimateResult(BaseModel):
     note: str | None = None
 
 
-class PlaceCallResult(BaseModel):
+class PlaceCallResult(Answer):
     """A placed call (seed 002 ``/api/call`` answer, plus local bookkeeping), an earlier call
     returned by the duplicate guard (``duplicate_of``), or a dry run (``dry_run``, ``request``)."""
+
+    provider_text = ("raw",)
 
     ok: bool
     status: str
@@ -106,8 +162,10 @@ class PlaceCallResult(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict, description="The provider's answer, as received.")
 
 
-class SubmitBatchResult(BaseModel):
+class SubmitBatchResult(Answer):
     """A submitted batch call, or a dry run (``dry_run``, ``request``; nothing submitted)."""
+
+    provider_text = ("estimate",)
 
     batch_id: str | None = None
     name: str
@@ -126,8 +184,10 @@ class SubmitBatchResult(BaseModel):
     note: str | None = None
 
 
-class RecipientResult(BaseModel):
+class RecipientResult(ProviderText):
     """One batch recipient: its number, your id for it, status and conversation id (for get_call)."""
+
+    provider_text = ("error",)
 
     phone_number: str | None = None
     id: str | None = Field(default=None, description="The recipient id given to submit_batch.")
@@ -138,8 +198,10 @@ class RecipientResult(BaseModel):
     error: str | None = None
 
 
-class BatchStatusResult(BaseModel):
+class BatchStatusResult(Answer):
     """Progress of a batch call with one page of its recipients."""
+
+    provider_text = ("name",)
 
     batch_id: str
     name: str
@@ -163,8 +225,10 @@ class BatchStatusResult(BaseModel):
     note: str | None = None
 
 
-class BatchSummary(BaseModel):
+class BatchSummary(ProviderText):
     """One batch in list_batches."""
+
+    provider_text = ("name", "error")
 
     batch_id: str | None = None
     name: str
@@ -178,8 +242,10 @@ class BatchSummary(BaseModel):
     provider: str | None = None
 
 
-class BatchListResult(BaseModel):
+class BatchListResult(Answer):
     """Batches, newest first."""
+
+    provider_text = ("warning",)
 
     batches: list[BatchSummary]
     count: int
@@ -192,8 +258,10 @@ class BatchListResult(BaseModel):
     note: str | None = None
 
 
-class RetryBatchResult(BaseModel):
+class RetryBatchResult(Answer):
     """A batch after a retry of its failed and unanswered recipients."""
+
+    provider_text = ("name",)
 
     batch_id: str
     name: str
@@ -207,8 +275,10 @@ class RetryBatchResult(BaseModel):
     note: str | None = None
 
 
-class CancelBatchResult(BaseModel):
+class CancelBatchResult(Answer):
     """A batch call after cancellation."""
+
+    provider_text = ("name",)
 
     batch_id: str
     name: str
@@ -218,8 +288,10 @@ class CancelBatchResult(BaseModel):
     note: str | None = None
 
 
-class CallRecordResult(BaseModel):
+class CallRecordResult(ProviderText):
     """One call from the local history."""
+
+    provider_text = ("error",)
 
     call_id: str
     to_number: str
@@ -234,7 +306,7 @@ class CallRecordResult(BaseModel):
     error: str | None = None
 
 
-class CallListResult(BaseModel):
+class CallListResult(Answer):
     """Local call history, newest first."""
 
     calls: list[CallRecordResult]
@@ -265,8 +337,10 @@ class CollectedValue(BaseModel):
     rationale: str | None = None
 
 
-class CallResult(BaseModel):
+class CallResult(Answer):
     """A call's state, outcome and (bounded) transcript."""
+
+    provider_text = ("termination_reason", "summary", "evaluation_results", "data_collected", "transcript", "error")
 
     call_id: str | None = None
     conversation_id: str | None = None
@@ -294,7 +368,6 @@ class CallResult(BaseModel):
     transcript_truncated: bool = False
     transcript_uri: str | None = None
     recording_url: str | None = Field(default=None, description="Where the provider keeps the audio.")
-    untrusted: str | None = None
     waited_secs: float = 0
     error: str | None = None
     provider: str

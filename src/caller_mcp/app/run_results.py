@@ -9,9 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .results import Answer, ProviderText
 
-class StartRunResult(BaseModel):
+
+class StartRunResult(Answer):
     """A started test run, the earlier run of the same suite (``duplicate_of``), or a dry run."""
+
+    provider_text = ("estimate",)
 
     run_id: str | None = None
     suite: str
@@ -46,9 +50,11 @@ class VerdictOut(BaseModel):
     said_by: str
 
 
-class UnitResult(BaseModel):
+class UnitResult(ProviderText):
     """One case at one repeat: its call, the checks that failed, its verdicts and what still
     awaits a verdict (compact: the summary and whole transcript are a get_call or a resource away)."""
+
+    provider_text = ("error", "transcript_uri",)
 
     case_id: str
     repeat: int
@@ -65,7 +71,7 @@ class UnitResult(BaseModel):
     error: str | None = None
 
 
-class TestRunResult(BaseModel):
+class TestRunResult(Answer):
     """A test run's progress and its units."""
 
     __test__ = False
@@ -79,7 +85,6 @@ class TestRunResult(BaseModel):
     units_not_shown: int = 0
     notes: list[str] = Field(default_factory=list)
     next: str
-    untrusted: str | None = None
     waited_secs: float = 0
     provider: str
     sandbox: bool = False
@@ -100,7 +105,7 @@ class VerdictResult(BaseModel):
     message: str
 
 
-class CaseReport(BaseModel):
+class CaseReport(ProviderText):
     """One case across its repeats."""
 
     case_id: str
@@ -126,7 +131,7 @@ class RunSummary(BaseModel):
     calls: int
 
 
-class TestReportResult(BaseModel):
+class TestReportResult(Answer):
     """A run's report (pass rate per case, flaky cases, regressions, cost), or, without a run id, the runs."""
 
     __test__ = False

@@ -49,7 +49,7 @@ from ..domain.suites import (
     plan_units,
     unit_verdict,
 )
-from ..domain.transcript import UNTRUSTED_NOTE, clip
+from ..domain.transcript import clip
 from ..errors import (
     CallerError, ConfigError, InvalidInput, NotConfirmed, NotFound, NotSupported, OutcomeUnknown, ProviderStatusError,
 )
@@ -657,9 +657,9 @@ class _View:
                     f"verdict failed: {v.criterion}" for v in self.verdicts.get((unit.case_id, unit.repeat), []) if not v.passed
                 ]
                 if not unit.final and self.run.status == "failed":
-                    reasons[unit.case_id].append(f"not dialled: {self.run.error}")
+                    reasons[unit.case_id].append(f"{PROVIDER_REASONS[0]}{self.run.error}")
                 elif unit.error and not unit.conversation_id:
-                    reasons[unit.case_id].append(f"not connected: {unit.error}")
+                    reasons[unit.case_id].append(f"{PROVIDER_REASONS[1]}{unit.error}")
             elif verdict == "not_judged":
                 if unit.status == "unknown" or self.run.status == "outcome_unknown":
                     reasons[unit.case_id].append("the call's outcome is unknown (it may have rung)")
@@ -716,8 +716,7 @@ async def get_test_run(
     judged.sort(key=lambda item: (_SHOWN_FIRST.get(item[1], 9) if not (item[1] == "not_judged" and not item[2]) else 1, item[0].position))
     results = [_unit_result(view, unit, verdict, awaiting) for unit, verdict, awaiting in judged[:MAX_SHOWN_UNITS]]
     finished = sum(1 for u in view.units if u.final)
-    spoken = any(u.transcript_json != "[]" for u in view.units)
-    return TestRunResult(
+    answer = TestRunResult(
         run_id=run.run_id,
         suite=view.suite.name,
         status=run.status,
@@ -727,10 +726,10 @@ async def get_test_run(
         units_not_shown=max(0, len(view.units) - MAX_SHOWN_UNITS),
         notes=run.notes + ([run.error] if run.error else []),
         next=_next_step(run, counts),
-        untrusted=("Each unit's " + UNTRUSTED_NOTE) if spoken else None,
         waited_secs=round(services.monotonic() - start, 1),
         **services.answered_by(provider),
     )
+    return answer.quoting("notes") if run.error else answer  # the run's error may quote the provider
 
 
 def _unit_result(view: _View, unit: TestUnitRecord, verdict: str, awaiting: list[str]) -> UnitResult:
@@ -877,6 +876,17 @@ async def build_report(services: Services, run_id: str, *, read: bool = True) ->
     )
 
 
+#: How a case's reason that quotes a call's or the run's error (the provider's words) begins.
+PROVIDER_REASONS = ("not dialled: ", "not connected: ")
+
+
+def _case_report(case: CaseSummary) -> CaseReport:
+    """A case's summary as a report entry (its first :data:`MAX_REASONS` reasons); ``reasons``
+    is marked untrusted when one quotes an error the provider gave."""
+    report = CaseReport(**{**case.__dict__, "reasons": case.reasons[:MAX_REASONS]})
+    return report.quoting("reasons") if any(r.startswith(PROVIDER_REASONS) for r in report.reasons) else report
+
+
 async def get_test_report(
     services: Services, run_id: str | None = None, *, principal: str = LOCAL_PRINCIPAL
 ) -> TestReportResult:
@@ -908,7 +918,7 @@ async def get_test_report(
         status=report.run.status,
         verdict=report.verdict,
         pass_rate=round(sum(c.passed for c in report.cases) / total, 3) if total else 0.0,
-        cases=[CaseReport(**{**c.__dict__, "reasons": c.reasons[:MAX_REASONS]}) for c in shown],
+        cases=[_case_report(c) for c in shown],
         cases_not_shown=len(report.cases) - len(shown),
         flaky=[c.case_id for c in report.cases if c.flaky],
         regressions=[c.case_id for c in report.cases if c.regression],

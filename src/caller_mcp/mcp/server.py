@@ -21,7 +21,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from .. import __version__
-from ..errors import CallerError, NotFound
+from ..errors import CallerError, NotFound, tool_message
 from ..settings import Settings
 from .confirm import services_of
 from .principal import current_principal
@@ -146,9 +146,9 @@ def build_server(
         try:
             return await monitoring.transcript(services_of(ctx), call_id)
         except NotFound as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
+            raise ResourceNotFoundError(tool_message(exc)) from exc
         except CallerError as exc:
-            raise ResourceError(str(exc)) from exc
+            raise ResourceError(tool_message(exc)) from exc
 
     @server.resource(
         "caller://context",
@@ -163,7 +163,7 @@ def build_server(
         try:
             return await context.context_json(running["context"].services, current_principal())
         except CallerError as exc:
-            raise ResourceError(str(exc)) from exc
+            raise ResourceError(tool_message(exc)) from exc
 
     server.prompt(
         name="test_phone_line",

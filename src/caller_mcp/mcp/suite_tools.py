@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ..app.run_results import StartRunResult, TestReportResult, TestRunResult, VerdictResult
 from ..domain.inputs import MAX_WAIT_SECS
-from ..errors import CallerError, NotFound
+from ..errors import CallerError, NotFound, tool_message
 from .confirm import GO_AHEAD, NOT_ASKED, Confirmation, Planned, _ask, _asks, confirmed, services_of
 from .sdk import StrictTool, make_tool
 from .principal import principal_of, write_refusal
@@ -131,9 +131,9 @@ def add_test_resources(server: MCPServer[Any]) -> None:
             from ..app import testing
             return await testing.build_report(services_of(ctx), run_id)
         except NotFound as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
+            raise ResourceNotFoundError(tool_message(exc)) from exc
         except CallerError as exc:
-            raise ResourceError(str(exc)) from exc
+            raise ResourceError(tool_message(exc)) from exc
 
     @server.resource(
         "caller://runs/{run_id}/report.md", name="test_report", title="Test report (Markdown)",

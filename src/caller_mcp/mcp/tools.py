@@ -34,7 +34,7 @@ from ..domain.batches import MAX_BATCH_RECIPIENTS
 from ..domain.inputs import MAX_BATCH_LIST, MAX_LIST_LIMIT, MAX_RECIPIENT_PAGE, MAX_WAIT_SECS
 from ..domain.overrides import MAX_RING_TIMEOUT_SECS, MIN_RING_TIMEOUT_SECS
 from ..domain.policy import E164_PATTERN
-from ..errors import CallerError
+from ..errors import CallerError, tool_message
 from .confirm import (
     GO_AHEAD,
     BatchPlan,
@@ -109,7 +109,7 @@ async def _run(awaitable: Awaitable[T], tool: str) -> T:
     try:
         return await awaitable
     except CallerError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(tool_message(exc)) from exc
     except Exception as exc:
         logger.exception("unexpected failure in %s", tool)
         raise ToolError(
@@ -122,7 +122,7 @@ def _plan(planned: Planned[T]) -> T:
     try:
         return planned.get()
     except CallerError as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(tool_message(exc)) from exc
 
 
 async def set_business_context(

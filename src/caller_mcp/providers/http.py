@@ -353,10 +353,12 @@ class HttpApi:
                 continue
             if places_call and status >= 500:
                 detail, _ = detail_of(response, self.secret)
-                raise OutcomeUnknown(
+                lost = OutcomeUnknown(
                     f"{self.display} answered {status} ({detail}) "
                     "to a request that places calls: the call may or may not have been placed."
                 )
+                lost.provider_text = detail
+                raise lost
             if status >= 400:
                 raise status_error(response, self.display, self.hints if hints is None else hints, self.secret)
             try:

@@ -481,7 +481,7 @@ async def submit_batch(
         "submitting again, or the numbers may ring twice.",
     )
     pending = await kept(store.record_batch_outcome(local_id, status=created.status, batch_id=created.batch_id))
-    return SubmitBatchResult(
+    answer = SubmitBatchResult(
         record_pending=pending,
         batch_id=created.batch_id,
         name=created.name or request.name,
@@ -492,6 +492,7 @@ async def submit_batch(
         message=script_not_sent(provider) or None,
         **services.answered_by(provider),
     )
+    return answer.quoting("name") if created.name else answer  # the name as the provider echoed it
 
 
 def _estimate(created: BatchReport) -> str | None:

@@ -260,8 +260,9 @@ async def place_call(
         )
     placed, pending = await _dial(services, provider, call_id, plan.request)
     status = placed.status or "initiated"
-    message = placed.message if placed.status and placed.message else "Call initiated."
-    return PlaceCallResult(
+    quoted = bool(placed.status and placed.message)  # the provider's own words on how it went
+    message = placed.message if quoted else "Call initiated."
+    answer = PlaceCallResult(
         ok=True,
         status=status,
         message=message + (f" {unsent}" if unsent else ""),
@@ -275,6 +276,7 @@ async def place_call(
         **services.answered_by(provider),
         raw=placed.raw,
     )
+    return answer.quoting("message") if quoted else answer
 
 
 async def _dial(
