@@ -15,8 +15,10 @@ Endpoints (paths, bodies and answers as in ``shared/reference``):
 
 Each request's work runs on a worker thread, one request at a time (the account's lock), with
 ``orjson`` reading and writing the bodies: a 50,000-recipient batch (a 35 MB request, a 41 MB
-answer) never holds the event loop of the server it is mounted in. Recipients whose client data
-is the same share one copy of it.
+answer) never holds the event loop of the server it is mounted in. A large batch body is parsed
+a piece of its recipients at a time (:func:`_batch_body`), so no single parse holds the
+interpreter for long either. Recipients whose client data is the same share one copy of it, and
+their calls one filled prompt.
 
 It checks the ``xi-api-key`` header (401 ``invalid_api_key``) and request bodies (422 with a
 ``detail`` list of ``{loc, msg, type}``, 404 for unknown agents, phone numbers, batches and
