@@ -287,6 +287,8 @@ class StubHTTP:
 
     ``mode``: ``answer`` (reply ``status`` with ``body`` and ``headers``), ``hang`` (read the
     request, never reply until the stub stops), ``drop`` (read the request, close the socket).
+    ``hold``: when given, ``answer`` replies only once it is set (the test decides when the
+    provider's answer arrives).
     """
 
     mode: str
@@ -295,6 +297,7 @@ class StubHTTP:
     headers: dict[str, str] = _field(default_factory=dict)
     requests: list[tuple[str, str, bytes]] = _field(default_factory=list)
     received: _threading.Event = _field(default_factory=_threading.Event)
+    hold: _threading.Event | None = None
 
     def __post_init__(self) -> None:
         self._stop = _threading.Event()
@@ -360,6 +363,8 @@ class StubHTTP:
             elif self.mode == "drop":
                 conn.shutdown(_socket.SHUT_RDWR)
             else:
+                if self.hold is not None:
+                    self.hold.wait(timeout=120)
                 headers = {"content-type": "application/json", **self.headers}
                 reply = f"HTTP/1.1 {self.status} X\r\ncontent-length: {len(self.body)}\r\nconnection: close\r\n"
                 reply += "".join(f"{k}: {v}\r\n" for k, v in headers.items())

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_suite(args)
 
+    from .app.stopping import GracefulStop, drain_bound_secs
     from .mcp.sdk import run_stdio
     from .mcp.server import build_server
     from .settings import Settings
@@ -121,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(settings.caller_mcp_log_level)
     if settings._problem:
         logging.getLogger("caller_mcp").error("%s", settings._problem)
-    run_stdio(build_server(settings))
-    return 0
+    # stdin EOF, SIGTERM or SIGINT: no new dials, the ones in flight finish and are recorded.
+    stopping = GracefulStop()
+    return run_stdio(build_server(settings, stopping=stopping), stopping, drain_bound_secs(settings))
 
 
 def _create_token(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ to fix the problem, and never contain an API key.
     │   └── NotConfirmed       the person declined (or cancelled) the confirmation
     ├── NotFound               a local record (call, batch) does not exist
     ├── NotSupported           the provider lacks the capability a tool needs
+    ├── ShuttingDown           the server is stopping and takes no new dials
     └── ProviderError          talking to the telephony provider failed
         ├── ProviderStatusError   it answered with an error status (or ``success: false``)
         ├── ProviderUnreachable   the request provably never reached it (connect error)
@@ -99,6 +100,11 @@ class StoreUnavailable(CallerError):
     """The call database refused a read or write (another process held its write lock past the
     busy timeout, the disk is full). Raised only where nothing was dialled because of it; a dial's
     outcome that cannot be written is kept in the journal instead (``store.RecordPending``)."""
+
+
+class ShuttingDown(CallerError):
+    """The server is stopping (stdin closed, SIGTERM or SIGINT) and takes no new dials while it
+    finishes those in flight (``app/stopping.py``); nothing was dialled."""
 
 
 class NotFound(CallerError):

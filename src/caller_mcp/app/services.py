@@ -20,6 +20,7 @@ from ..errors import ConfigError, NotSupported
 from ..ports import CAPABILITY_WORDS, Provider, Store
 from ..settings import SANDBOX_NOTE, Settings
 from ..store import LOCAL_PRINCIPAL  # noqa: F401 - re-exported: the app's default principal
+from .stopping import GracefulStop
 
 
 #: Batches whose last status poll :attr:`Services.polled` remembers.
@@ -47,6 +48,9 @@ class Services:
     #: Where dials that block until answered run (the server's lifespan task group, so a graceful
     #: stop waits for them); ``None`` outside a server: such dials then run inline.
     background: TaskGroup | None = field(default=None, repr=False)
+    #: The stop state: every dial holds it from its intent to its recorded outcome, and a
+    #: stopping server refuses new dials (``app/stopping.py``).
+    stopping: GracefulStop = field(default_factory=GracefulStop, repr=False)
     #: What the last status poll of each batch recorded: ``batch id → (status, last update,
     #: dispatched, counts)``; a poll that finds the same writes nothing (at most
     #: :data:`MAX_REMEMBERED_POLLS` batches, the oldest forgotten first).

@@ -31,6 +31,7 @@ from .tools import all_tools
 
 if TYPE_CHECKING:
     from ..app.services import Services
+    from ..app.stopping import GracefulStop
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def build_server(
     services: Services | None = None,
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
+    stopping: GracefulStop | None = None,
 ) -> MCPServer[AppContext]:
     """Build the caller-mcp MCP server.
 
@@ -84,6 +86,8 @@ def build_server(
             default :func:`~caller_mcp.bootstrap.bootstrap` builds them when the server starts.
         token_verifier, auth: the SDK's bearer-token authentication, for the HTTP transport
             (``web/auth.py``); both or neither.
+        stopping: the stop state the transport drains on shutdown (:func:`~.sdk.run_stdio`); by
+            default the services' own.
     Returns:
         An ``MCPServer``; run it with :func:`~caller_mcp.mcp.sdk.run_stdio` or hand it to
         ``mcp.Client`` in-process. The store and providers open on first use.
@@ -100,6 +104,8 @@ def build_server(
 
             app = services or bootstrap(settings, transport=transport)
             app.background = group.get("background")
+            if stopping is not None:
+                app.stopping = stopping
             return app
 
         state = running["context"] = AppContext(build)

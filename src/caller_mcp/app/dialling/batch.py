@@ -426,7 +426,7 @@ async def submit_batch(
     Returns:
         The batch id, name, status and count of scheduled calls (or the request, on a dry run).
     Raises:
-        CapExceeded, NotConfirmed, ProviderError: as for :func:`place_call`.
+        CapExceeded, NotConfirmed, ShuttingDown, ProviderError: as for :func:`place_call`.
     """
     provider, request = plan.provider, plan.request
     dials = len(request.recipients)
@@ -455,6 +455,14 @@ async def submit_batch(
             return _duplicate_answer(services, plan, earlier)
         await check_hourly(services, provider, dials, batch=True)
         raise NotConfirmed("Not submitted: the person did not confirm the batch.")
+    with services.stopping.dialling():  # a stopping server refuses here: nothing is written or sent
+        return await _submit(services, plan, allow_resubmit=allow_resubmit)
+
+
+async def _submit(services: Services, plan: BatchPlan, *, allow_resubmit: bool) -> SubmitBatchResult:
+    """Write the intent of ``plan``, submit it and write its outcome (:func:`submit_batch`'s dial)."""
+    provider, request = plan.provider, plan.request
+    dials = len(request.recipients)
     caps = services.caps(provider)
     now = services.now()
     local_id = f"{LOCAL_BATCH_PREFIX}{uuid.uuid4().hex[:20]}"

@@ -199,6 +199,7 @@ async def place_call(
         request (``dry_run``).
     Raises:
         CapExceeded: a cap is reached. NotConfirmed: the person declined.
+        ShuttingDown: the server is stopping (nothing was written or dialled).
         ProviderError: the provider refused, was unreachable, or the outcome is unknown.
     """
     provider = plan.provider
@@ -224,6 +225,25 @@ async def place_call(
         )
     caps = services.caps(provider)
     caps.check_size(1, batch=False)
+    services.stopping.begin()  # a stopping server refuses here: nothing is written or sent
+    handed_off = False
+    try:
+        result, handed_off = await _place(services, plan, allow_redial=allow_redial)
+    finally:
+        if not handed_off:
+            services.stopping.end()
+    return result
+
+
+async def _place(services: Services, plan: CallPlan, *, allow_redial: bool) -> tuple[PlaceCallResult, bool]:
+    """Write the intent of ``plan``, send it and write its outcome (:func:`place_call`'s dial).
+
+    Returns:
+        The answer, and True when the dial went on in the background (which then ends the dial's
+        hold on the stop state, :meth:`GracefulStop.end`).
+    """
+    provider = plan.provider
+    caps = services.caps(provider)
     now = services.now()
     call_id = f"call_{uuid.uuid4().hex[:20]}"
     record, new = await services.store.reserve_call(
@@ -239,13 +259,12 @@ async def place_call(
         check_cap=lambda recent: caps.check_hourly(recent, 1, now, batch=False),
     )
     if not new:
-        return _duplicate_answer(services, plan, record)
+        return _duplicate_answer(services, plan, record), False
     unsent = script_not_sent(provider)
     if provider.capabilities.dial_blocks and services.background is not None:
         # The request holds until the callee answers (TalkifAI: up to 60 s, past a tool call's
         # patience): send it in the background; get_call follows the record it writes.
-        services.background.start_soon(_dial_in_background, services, provider, call_id, plan.request)
-        return PlaceCallResult(
+        answer = PlaceCallResult(
             ok=True,
             status="dialling",
             message=(
@@ -258,6 +277,8 @@ async def place_call(
             call_id=call_id,
             **services.answered_by(provider),
         )
+        services.background.start_soon(_dial_in_background, services, provider, call_id, plan.request)
+        return answer, True
     placed, pending = await _dial(services, provider, call_id, plan.request)
     status = placed.status or "initiated"
     quoted = bool(placed.status and placed.message)  # the provider's own words on how it went
@@ -276,7 +297,7 @@ async def place_call(
         **services.answered_by(provider),
         raw=placed.raw,
     )
-    return answer.quoting("message") if quoted else answer
+    return (answer.quoting("message") if quoted else answer), False
 
 
 async def _dial(
@@ -314,10 +335,13 @@ async def _dial(
 
 async def _dial_in_background(services: Services, provider: Provider, call_id: str, request: CallRequest) -> None:
     """:func:`_dial` as a background task: its outcome is in the store; a failure is logged, never
-    raised into the server's task group (that would stop the server)."""
+    raised into the server's task group (that would stop the server). It ends the dial's hold on
+    the stop state that :func:`place_call` took."""
     try:
         await _dial(services, provider, call_id, request)
     except CallerError as exc:
         logger.info("call %s did not go through: %s", call_id, exc)
     except Exception:
         logger.exception("call %s: unexpected failure in the background dial", call_id)
+    finally:
+        services.stopping.end()

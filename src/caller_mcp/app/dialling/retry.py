@@ -112,7 +112,8 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
     have arrived.
 
     Raises:
-        CapExceeded, NotConfirmed, ProviderError (``OutcomeUnknown`` when the retry may have been received).
+        CapExceeded, NotConfirmed, ShuttingDown (the server is stopping; nothing was sent),
+        ProviderError (``OutcomeUnknown`` when the retry may have been received).
     """
     provider, batch, numbers = plan.provider, plan.batch, plan.numbers
     if not numbers:
@@ -132,6 +133,14 @@ async def retry_batch(services: Services, plan: RetryPlan, *, confirmed: bool = 
             return _duplicate_answer(services, plan, earlier)
         await check_hourly(services, provider, len(numbers), batch=True)
         raise NotConfirmed("Not retried: the person did not confirm.")
+    with services.stopping.dialling():  # a stopping server refuses here: nothing is written or sent
+        return await _retry(services, plan)
+
+
+async def _retry(services: Services, plan: RetryPlan) -> RetryBatchResult:
+    """Write the intent of retrying ``plan``, send it and write its outcome (:func:`retry_batch`'s dial)."""
+    provider, batch, numbers = plan.provider, plan.batch, plan.numbers
+    caps = services.caps(provider)
     now = services.now()
     store = services.store
     reserved, new = await store.reserve_retry(
