@@ -1,9 +1,11 @@
-"""Nothing placed is lost: when the store refuses the outcome of a call the provider placed
-(another process holds the write lock past the busy timeout), the answer still carries the
+"""Nothing placed is lost: when the store refuses the outcome of a call, batch or retry the provider
+accepted (another process holds the write lock past the busy timeout; the disk is full), the answer still carries the
 provider's ids and says the record is pending; the outcome is kept in the journal beside the
 database and written once it accepts writes — by this server, or by the next one to open it."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import httpx
 import pytest
@@ -82,3 +84,148 @@ async def test_a_kept_outcome_is_written_by_the_next_server_to_open_the_database
     finally:
         store.close()
     assert (row.call_id, row.status, row.conversation_id, row.call_sid) == (answer["call_id"], "initiated", "conv_77", "CA77")
+
+
+# -- a full disk: the store refuses every write while the provider answers ---------------------
+
+FULL = "database or disk is full"
+
+
+class FullDisk:
+    """The connection of a store on a disk that fills up: while :attr:`full`, every write
+    statement raises ``sqlite3.OperationalError("database or disk is full")`` (as SQLite says
+    ``SQLITE_FULL``); reads go on. Everything else is the real connection."""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+    def __init__(self, db) -> None:
+        self._db = db
+        self.full = False
+
+    def execute(self, sql, *args):
+        if self.full and sql.lstrip().upper().startswith(self.WRITES):
+            raise sqlite3.OperationalError(FULL)
+        return self._db.execute(sql, *args)
+
+    def executemany(self, sql, *args):
+        if self.full and sql.lstrip().upper().startswith(self.WRITES):
+            raise sqlite3.OperationalError(FULL)
+        return self._db.executemany(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def full_disk_store(db_path) -> tuple[SqliteStore, FullDisk]:
+    store = SqliteStore(db_path)
+    disk = store._db = FullDisk(store._db)
+    return store, disk
+
+
+BATCH_OK = {
+    "id": "btcal_1", "name": "own batch", "agent_id": "agent_1", "status": "pending", "phone_provider": "twilio",
+    "created_at_unix": 1767225600, "scheduled_time_unix": 1767225600, "total_calls_scheduled": 2,
+    "total_calls_dispatched": 0, "last_updated_at_unix": 1767225600,
+}
+RETRIED_BATCH = {
+    **BATCH_OK, "status": "completed", "total_calls_dispatched": 2,
+    "recipients": [
+        {"id": "r1", "phone_number": "+14155550123", "status": "failed", "conversation_id": "conv_1"},
+        {"id": "r2", "phone_number": "+14155550124", "status": "completed", "conversation_id": "conv_2"},
+    ],
+}
+
+
+class DiskFillsDuringPost:
+    """A provider that accepts each dialling POST (a call, a batch, a retry) while the disk fills up."""
+
+    def __init__(self, disk: FullDisk) -> None:
+        self.disk = disk
+        self.posts: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "GET" and path == "/v1/convai/batch-calling/btcal_1":
+            return httpx.Response(200, json=RETRIED_BATCH)
+        if request.method == "POST":
+            self.posts.append(path)
+            self.disk.full = True
+            if path.endswith("/outbound-call"):
+                return httpx.Response(200, json=CALL_OK)
+            if path == "/v1/convai/batch-calling/submit":
+                return httpx.Response(200, json=BATCH_OK)
+            if path == "/v1/convai/batch-calling/btcal_1/retry":
+                return httpx.Response(200, json={**RETRIED_BATCH, "status": "in_progress"})
+        return httpx.Response(404, json={"detail": {"status": "not_found", "message": "no"}})
+
+
+def full_disk_server(db_path):
+    store, disk = full_disk_store(db_path)
+    api = DiskFillsDuringPost(disk)
+    settings = real_settings(db_path, KEY)
+    return build_server(settings, services=bootstrap(settings, transport=httpx.MockTransport(api), store=store)), api, disk
+
+
+def reopened(db_path):
+    """The database as the next server to open it sees it (a restart replays the journal)."""
+    store = SqliteStore(db_path)
+    try:
+        return (
+            store.list_calls(),
+            [tuple(r) for r in store._db.execute("SELECT local_id, batch_id, status FROM batches")],
+            [tuple(r) for r in store._db.execute("SELECT batch_id, status FROM batch_retries")],
+        )
+    finally:
+        store.close()
+
+
+async def test_a_full_disk_after_the_call_was_placed_keeps_its_ids_and_writes_them_once_space_is_back(db_path):
+    server, api, disk = full_disk_server(db_path)
+    async with Client(server, raise_exceptions=True) as client:
+        answer = await place(client)
+        [waiting] = (await client.call_tool("list_calls", {})).structured_content["calls"]
+        disk.full = False  # space is freed
+        [row] = (await client.call_tool("list_calls", {})).structured_content["calls"]
+        read = (await client.call_tool("get_call", {"call_id": answer["call_id"]})).structured_content
+        again = (await client.call_tool("place_call", {"to_number": TO_NUMBER, "business_description": PIZZA})).structured_content
+    assert api.posts == ["/v1/convai/twilio/outbound-call"]
+    assert answer["ok"] is True and answer["status"] == "initiated" and answer["conversation_id"] == "conv_77"
+    assert FULL in answer["record_pending"] and "-outcomes.jsonl" in answer["record_pending"]
+    assert waiting["status"] == "dialling"  # still full: the journal holds the outcome
+    assert (row["status"], row["conversation_id"]) == ("initiated", "conv_77")
+    assert read["conversation_id"] == "conv_77" and again["duplicate_of"] == answer["call_id"]
+
+
+async def test_a_call_kept_through_a_full_disk_is_written_by_the_next_server(db_path):
+    server, _, _ = full_disk_server(db_path)
+    async with Client(server, raise_exceptions=True) as client:
+        answer = await place(client)  # the server stops with the disk still full
+    [row], _, _ = reopened(db_path)
+    assert FULL in answer["record_pending"]
+    assert (row.call_id, row.status, row.conversation_id, row.call_sid) == (answer["call_id"], "initiated", "conv_77", "CA77")
+
+
+async def test_a_batch_submitted_as_the_disk_fills_answers_its_id_and_is_recorded_after_a_restart(db_path):
+    server, api, _ = full_disk_server(db_path)
+    async with Client(server, raise_exceptions=True) as client:
+        result = await client.call_tool(
+            "submit_batch", {"recipients": ["+14155550123", "+14155550124"], "business_description": PIZZA}
+        )
+    assert not result.is_error, result.content[0].text
+    answer = result.structured_content
+    assert api.posts == ["/v1/convai/batch-calling/submit"]
+    assert answer["batch_id"] == "btcal_1" and FULL in answer["record_pending"]
+    _, [batch], _ = reopened(db_path)
+    assert batch[1:] == ("btcal_1", "pending")
+
+
+async def test_a_retry_sent_as_the_disk_fills_is_answered_and_recorded_after_a_restart(db_path):
+    server, api, _ = full_disk_server(db_path)
+    async with Client(server, raise_exceptions=True) as client:
+        result = await client.call_tool("retry_batch", {"batch_id": "btcal_1"})
+    assert not result.is_error, result.content[0].text
+    answer = result.structured_content
+    assert api.posts == ["/v1/convai/batch-calling/btcal_1/retry"] and answer["recipients_retried"] == 1
+    assert FULL in answer["record_pending"]
+    _, _, [retry] = reopened(db_path)
+    assert retry == ("btcal_1", "retried")
