@@ -8,6 +8,7 @@ import time
 import pytest
 
 from caller_mcp.app import dialling, monitoring
+from caller_mcp.domain import inputs
 from caller_mcp.domain.calls import CallReport, Cost, Turn
 from caller_mcp.domain.transcript import MAX_TRANSCRIPT_CHARS, UNTRUSTED_TAIL
 from caller_mcp.errors import InvalidInput, NotFound, NotSupported, ProviderStatusError
@@ -304,3 +305,35 @@ async def test_get_call_sees_a_report_another_replica_stored_without_reading_the
     assert answer.status == "done" and answer.duration_secs == 7.0
     assert answer.waited_secs < 15  # found on a look soon after, not at the end of the wait
     assert lacking.reads == []
+
+
+async def test_get_call_with_slow_reads_ends_within_the_tool_limit_with_a_resume_hint(services, provider, clock):
+    """Each read takes 20 s (on the fake clock): after two reads (41 s) a pause and a third read
+    would end at 62.5 s, past the 55 s a tool call may take, so the wait ends there and says how
+    to resume."""
+    call_id = await placed_call(services)
+    provider.reports["conv_fake_1"] = [report("ringing")]
+    real_get_call = provider.get_call
+
+    async def slow_get_call(provider_ref):
+        clock.t += 20
+        return await real_get_call(provider_ref)
+
+    provider.get_call = slow_get_call
+    start = clock.t
+    answer = await monitoring.get_call(services, call_id, 50)
+    assert clock.t - start <= inputs.MAX_TOOL_SECS
+    assert len(provider.reads) == 2 and clock.sleeps == [1.0]
+    assert answer.status == "ringing" and answer.waited_secs == 41.0
+    assert "a provider read took 20 s" in answer.resume and "get_call again with wait_seconds=50" in answer.resume
+
+
+async def test_get_call_whose_wait_runs_out_says_how_to_resume_and_a_final_answer_does_not(services, provider, clock):
+    call_id = await placed_call(services)
+    provider.reports["conv_fake_1"] = [report("in_progress")]
+    waited = await monitoring.get_call(services, call_id, 4)
+    provider.reports["conv_fake_1"] = [report("done", outcome="success")]
+    final = await monitoring.get_call(services, call_id, 4)
+    read_once = await monitoring.get_call(services, call_id)
+    assert waited.resume == "Still in progress after waiting 4 s: call get_call again with wait_seconds=50 to keep waiting."
+    assert final.resume is None and read_once.resume is None

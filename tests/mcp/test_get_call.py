@@ -727,3 +727,28 @@ async def test_a_short_summary_and_few_results_are_whole(connect, db_path):
     assert answer["summary"] == ANALYSIS["transcript_summary"]
     assert "summary_truncated" not in answer and "results_omitted" not in answer
     assert len(answer["evaluation_results"]) == 1 and len(answer["data_collected"]) == 1
+
+
+async def test_a_provider_read_that_outlasts_the_tool_limit_is_abandoned_with_a_clear_error(db_path, monkeypatch):
+    """The read is cut at ``MAX_TOOL_SECS`` (0.3 s here), whatever the provider's speed; the
+    answer says what happened and to call again."""
+    from mcp import Client
+
+    from caller_mcp.domain import inputs
+    from caller_mcp.mcp.server import build_server
+
+    monkeypatch.setattr(inputs, "MAX_TOOL_SECS", 0.3)
+    gets: list[str] = []
+
+    async def hanging(request: httpx.Request) -> httpx.Response:
+        gets.append(request.url.path)
+        await anyio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    settings = real_settings(db_path, KEY)
+    with anyio.fail_after(10):
+        async with Client(build_server(settings, transport=httpx.MockTransport(hanging)), raise_exceptions=True) as client:
+            result = await client.call_tool("get_call", {"call_id": "conv_slow_1", "wait_seconds": 50})
+    assert result.is_error and gets == ["/v1/convai/conversations/conv_slow_1"]
+    assert "did not answer the read of conv_slow_1 within the 0.3 s a tool call may take" in text(result)
+    assert "call get_call again" in text(result)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from ..domain import inputs
 from ..domain.calls import CALL_STATUSES, CallReport, RECORD_STATUSES, record_status
 from ..domain.webhooks import report_from_json
@@ -20,7 +22,7 @@ from ..domain.transcript import (
     evaluation_results,
     transcript_text,
 )
-from ..errors import InvalidInput, NotFound, ProviderStatusError
+from ..errors import InvalidInput, NotFound, ProviderError, ProviderStatusError
 from ..ports import Provider
 from ..store import CallRecord
 from .recording import remember_report
@@ -100,6 +102,58 @@ async def _read(provider: Provider, provider_ref: str, *, known: bool) -> CallRe
         ) from exc
 
 
+class _Budget:
+    """The whole ``get_call``'s time, reads included: it ends by ``start + inputs.MAX_TOOL_SECS``
+    (on the services' clock). Remembers the longest provider read so far, so that no pause is
+    taken and no read started that would end past the budget."""
+
+    def __init__(self, services: Services, start: float) -> None:
+        self.services = services
+        self.end = start + inputs.MAX_TOOL_SECS
+        self.longest_read = 0.0
+        self.ran_out = False
+
+    def allows(self, pause: float) -> bool:
+        """Whether a pause of ``pause`` s and then a read as long as the longest so far fit."""
+        fits = self.services.monotonic() + pause + self.longest_read < self.end
+        self.ran_out |= not fits
+        return fits
+
+    async def read(self, provider: Provider, provider_ref: str, *, known: bool) -> CallReport | None:
+        """:func:`_read`, abandoned when it outlasts the time left.
+
+        Raises:
+            ProviderError: the read was abandoned (nothing was changed; read again later).
+            NotFound, ProviderError: as :func:`_read`.
+        """
+        began = self.services.monotonic()
+        with anyio.move_on_after(max(0.0, self.end - began)) as scope:
+            report = await _read(provider, provider_ref, known=known)
+        self.longest_read = max(self.longest_read, self.services.monotonic() - began)
+        if scope.cancelled_caught:
+            raise ProviderError(
+                f"{provider.name} did not answer the read of {provider_ref} within the {inputs.MAX_TOOL_SECS:g} s "
+                "a tool call may take (MCP clients give up at about 60 s). Nothing was changed: call get_call "
+                "again, with a smaller wait_seconds if the provider stays this slow."
+            )
+        return report
+
+
+def resume_hint(status: str, waited: float, slow_read: float | None = None) -> str:
+    """What a ``get_call`` answer says when its wait ended before the call did; ``slow_read``: the
+    longest provider read, seconds, when reads that slow ended the wait early."""
+    slow = (
+        f" (ended early: a provider read took {slow_read:.0f} s, and the tool call must end within "
+        f"{inputs.MAX_TOOL_SECS:g} s)"
+        if slow_read is not None
+        else ""
+    )
+    return (
+        f"Still {status.replace('_', ' ')} after waiting {waited:.0f} s{slow}: call get_call again with "
+        f"wait_seconds={inputs.MAX_WAIT_SECS:g} to keep waiting."
+    )
+
+
 async def get_call(
     services: Services, call_id: str, wait_seconds: float = 0, *, progress: ProgressFn | None = None
 ) -> CallResult:
@@ -111,14 +165,19 @@ async def get_call(
         wait_seconds: 0 to read once; up to ``inputs.MAX_WAIT_SECS`` to keep reading, with pauses
             growing from :data:`FIRST_POLL_DELAY_SECS` by :data:`POLL_BACKOFF` to at most
             :data:`MAX_POLL_DELAY_SECS`, until the call is ``done`` or ``failed`` or the time is up.
+            The whole call, provider reads included, ends within ``inputs.MAX_TOOL_SECS``: no
+            pause is taken that a read as slow as the slowest so far would carry past it, and a
+            read under way is abandoned when it would.
         progress: called before each pause with (seconds waited, ``wait_seconds``, status text).
     Returns:
         The normalised status with the provider's own value, outcome, summary, evaluation and
         data-collection results, cost with its unit, and the transcript bounded for a model's
-        context (``transcript_uri`` names the whole one). The store's row is updated.
+        context (``transcript_uri`` names the whole one); ``resume`` says how to keep waiting
+        when the wait ended before the call did. The store's row is updated.
     Raises:
         InvalidInput: a malformed id or wait. NotFound: neither the store nor the provider
-        knows the id. NotSupported: the provider cannot read calls. ConfigError, ProviderError.
+        knows the id. NotSupported: the provider cannot read calls. ConfigError, ProviderError
+        (also when a read is abandoned at the time limit).
     """
     wait = inputs.wait_seconds(wait_seconds)
     record, provider_ref = await _locate(services, call_id)
@@ -166,13 +225,16 @@ async def get_call(
         answer.own(error=unreadable_call_note(provider, record, provider_ref))
         return answer
     services.require(provider, "read_call")
+    budget = _Budget(services, start)
     while True:
-        report = await _read(provider, provider_ref, known=record is not None)
+        report = await budget.read(provider, provider_ref, known=record is not None)
         status = report.status if report is not None else "queued"
         now = services.monotonic()
         if (report is not None and report.final) or now >= deadline:
             break
         pause = min(delay, deadline - now)
+        if not budget.allows(pause):
+            break
         if progress is not None:
             await progress(
                 round(now - start, 1), wait, f"{status.replace('_', ' ')} after {now - start:.0f} s; next check in {pause:.1f} s"
@@ -184,9 +246,12 @@ async def get_call(
                 return _report_result(services, provider, record, pushed, round(services.monotonic() - start, 1))
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY_SECS)
     waited = round(services.monotonic() - start, 1)
+    slow = budget.longest_read if budget.ran_out else None
+    resume = resume_hint(status, waited, slow) if wait and not (report is not None and report.final) else None
     if report is None:
         answer = _record_result(services, provider, record)  # type: ignore[arg-type]
         answer.waited_secs = waited
+        answer.resume = resume
         answer.own(error=(
             f"The provider does not show conversation {provider_ref} yet: a call just placed appears "
             "within seconds. "
@@ -199,7 +264,9 @@ async def get_call(
         ))
         return answer
     record = await remember_report(services.store, provider.name, record, report)
-    return _report_result(services, provider, record, report, waited)
+    answer = _report_result(services, provider, record, report, waited)
+    answer.resume = resume
+    return answer
 
 
 def _pushed(record: CallRecord | None) -> CallReport | None:

@@ -369,6 +369,7 @@ class CallResult(Answer):
     transcript_uri: str | None = None
     recording_url: str | None = Field(default=None, description="Where the provider keeps the audio.")
     waited_secs: float = 0
+    resume: str | None = Field(default=None, description="Set when the wait ended before the call did: how to keep waiting.")
     error: str | None = None
     provider: str
     sandbox: bool = False

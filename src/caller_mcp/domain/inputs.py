@@ -25,6 +25,9 @@ MAX_WAIT_SECS = 50.0
 MAX_RECIPIENT_PAGE = 100
 MAX_BATCH_LIST = 500
 MAX_LIST_LIMIT = 200
+#: Longest a waiting tool call takes in all, seconds, the provider's reads included: the wait
+#: (at most :data:`MAX_WAIT_SECS`) plus the last read must end before a client's ~60 s limit.
+MAX_TOOL_SECS = 55.0
 #: C0 controls but tab, line feed and carriage return; DEL and C1 controls; lone surrogates
 #: (they cannot be encoded as UTF-8 for the provider or the store).
 _FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
