@@ -98,18 +98,19 @@ class FullDisk:
 
     WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
-    def __init__(self, db) -> None:
+    def __init__(self, db, refusal=lambda: sqlite3.OperationalError(FULL)) -> None:
         self._db = db
+        self.refusal = refusal
         self.full = False
 
     def execute(self, sql, *args):
         if self.full and sql.lstrip().upper().startswith(self.WRITES):
-            raise sqlite3.OperationalError(FULL)
+            raise self.refusal()
         return self._db.execute(sql, *args)
 
     def executemany(self, sql, *args):
         if self.full and sql.lstrip().upper().startswith(self.WRITES):
-            raise sqlite3.OperationalError(FULL)
+            raise self.refusal()
         return self._db.executemany(sql, *args)
 
     def __getattr__(self, name):
@@ -159,8 +160,8 @@ class DiskFillsDuringPost:
         return httpx.Response(404, json={"detail": {"status": "not_found", "message": "no"}})
 
 
-def full_disk_server(db_path):
-    store, disk = full_disk_store(db_path)
+def full_disk_server(db_path, opened=None):
+    store, disk = opened or full_disk_store(db_path)
     api = DiskFillsDuringPost(disk)
     settings = real_settings(db_path, KEY)
     return build_server(settings, services=bootstrap(settings, transport=httpx.MockTransport(api), store=store)), api, disk
@@ -229,3 +230,57 @@ async def test_a_retry_sent_as_the_disk_fills_is_answered_and_recorded_after_a_r
     assert FULL in answer["record_pending"]
     _, _, [retry] = reopened(db_path)
     assert retry == ("btcal_1", "retried")
+
+
+# -- PostgreSQL: the connection to the server is lost after the provider accepted the call ------
+
+LOST = "server closed the connection unexpectedly"
+
+
+def lost_connection_store(pg_url, journal_dir):
+    """A PostgreSQL store whose writes fail as a dropped server connection does, while ``full``."""
+    import psycopg
+
+    from caller_mcp.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, journal_dir=journal_dir)
+    disk = store._db = FullDisk(store._db, lambda: psycopg.OperationalError(LOST))
+    return store, disk
+
+
+async def test_a_placed_call_whose_postgresql_write_fails_is_kept_and_written_when_the_server_is_back(pg_url, tmp_path):
+    from caller_mcp.store.postgres import PostgresStore
+
+    opened = lost_connection_store(pg_url, tmp_path)
+    server, api, disk = full_disk_server(tmp_path / "unused.sqlite3", opened)
+    async with Client(server, raise_exceptions=True) as client:
+        answer = await place(client)
+        disk.full = False  # the server is back
+        [row] = (await client.call_tool("list_calls", {})).structured_content["calls"]
+        again = (await client.call_tool("place_call", {"to_number": TO_NUMBER, "business_description": PIZZA})).structured_content
+    assert api.posts == ["/v1/convai/twilio/outbound-call"]
+    assert answer["ok"] is True and answer["conversation_id"] == "conv_77"
+    assert LOST in answer["record_pending"] and str(tmp_path) in answer["record_pending"]
+    assert (row["status"], row["conversation_id"]) == ("initiated", "conv_77")
+    assert again["duplicate_of"] == answer["call_id"]
+    reopened_store = PostgresStore(pg_url, journal_dir=tmp_path)
+    try:
+        assert not reopened_store.journal.pending()  # written once, nothing left to replay
+    finally:
+        reopened_store.close()
+
+
+async def test_a_call_kept_while_postgresql_was_down_is_written_by_the_next_server(pg_url, tmp_path):
+    from caller_mcp.store.postgres import PostgresStore
+
+    opened = lost_connection_store(pg_url, tmp_path)
+    server, _, _ = full_disk_server(tmp_path / "unused.sqlite3", opened)
+    async with Client(server, raise_exceptions=True) as client:
+        answer = await place(client)  # the server stops with the outcome only in the journal
+    assert LOST in answer["record_pending"] and opened[0].journal.pending()
+    store = PostgresStore(pg_url, journal_dir=tmp_path)  # a restart
+    try:
+        [row] = store.list_calls()
+    finally:
+        store.close()
+    assert (row.call_id, row.status, row.conversation_id, row.call_sid) == (answer["call_id"], "initiated", "conv_77", "CA77")

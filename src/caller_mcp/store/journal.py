@@ -85,6 +85,7 @@ class OutcomeJournal:
                 the outcome with its provider ids all the same.
         """
         line = json.dumps({"method": method, "args": list(args), "kwargs": kwargs, "at": time.time()}) + "\n"
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._locked("a") as handle:
             handle.write(line)
             handle.flush()

@@ -15,21 +15,28 @@ and translates each statement's dialect at one boundary — ``?`` and ``:name`` 
   plus a ``rowid`` identity column where queries order by insertion.
 - A row left in flight by another replica cannot be probed by pid (it may be another machine):
   it is taken as interrupted only once older than ``STALE_IN_FLIGHT_SECS``.
+- Outcomes the server refuses (a lost connection, a pool that cannot get one, a server in
+  recovery) are kept in a journal file of this machine, ``outcomes/<digest of the URL>-outcomes.jsonl``
+  in the per-user data directory (``platformdirs``), as the SQLite store keeps one beside its
+  file: replayed when a store on this URL opens, before each outcome write and before reads.
 - Version 10's move of ``batches.recipients_json`` into ``batch_recipients`` uses
   ``jsonb_array_elements`` and ``DROP COLUMN`` instead of SQLite's ``json_each`` and rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .journal import OutcomeJournal
 from .migrations import _ADDED_COLUMNS, _INDEXES, _SCHEMA, SCHEMA_VERSION
 from .sqlite import _LIVE_OWNERS, STALE_IN_FLIGHT_SECS, SqliteStore
 from .runs import TEST_RUN_COLUMNS, TEST_RUN_INDEXES, TEST_RUN_SCHEMA
@@ -206,12 +213,20 @@ class PostgresStore(SqliteStore):
     Args:
         url: ``postgresql://user@host:port/database`` (``CALLER_MCP_DB``).
         max_connections: the pool's size (the store runs one statement at a time per process).
+        journal_dir: where refused outcomes are kept (:func:`journal_path`; default: the user data directory).
     Raises:
         psycopg.Error: the server cannot be reached or the database cannot be migrated.
     """
 
-    def __init__(self, url: str, *, max_connections: int = 2) -> None:  # noqa: D107 - documented above
+    #: A lost or refused connection (``OperationalError``: the server went away, is starting or
+    #: shutting down; ``InterfaceError``: the connection is closed; ``PoolTimeout``: none could be
+    #: had): a later write may get through, so the journal keeps the outcome meanwhile.
+    refusals = (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+    def __init__(self, url: str, *, max_connections: int = 2, journal_dir: str | Path | None = None) -> None:  # noqa: D107
         self.path = _without_password(url)
+        self.journal = OutcomeJournal(journal_path(url, journal_dir))
+        self._replaying = False
         pool = ConnectionPool(
             url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=False,
             check=ConnectionPool.check_connection, name="caller-mcp",
@@ -225,6 +240,7 @@ class PostgresStore(SqliteStore):
             raise
         self.owner = uuid.uuid4().hex
         _LIVE_OWNERS.add(self.owner)
+        self._replay_on_open()
         self.recover_interrupted()
 
     @staticmethod
@@ -235,6 +251,20 @@ class PostgresStore(SqliteStore):
         if owner in _LIVE_OWNERS:
             return True
         return time.time() - created_at < STALE_IN_FLIGHT_SECS
+
+
+def journal_path(url: str, directory: str | Path | None = None) -> Path:
+    """Where this machine keeps the outcomes the PostgreSQL database at ``url`` refused:
+    ``<directory>/<sha256 of the URL without its password, 16 hex digits>-outcomes.jsonl``;
+    ``directory`` defaults to ``outcomes/`` in the per-user data directory (``platformdirs``).
+    Every store on the same server, database and user shares the file (appends and replays lock
+    it); the folder is made on the first append."""
+    if directory is None:
+        from platformdirs import user_data_path
+
+        directory = user_data_path("caller-mcp", appauthor=False) / "outcomes"
+    digest = hashlib.sha256(_without_password(url).encode()).hexdigest()[:16]
+    return Path(directory) / f"{digest}-outcomes.jsonl"
 
 
 def _without_password(url: str) -> str:

@@ -58,8 +58,8 @@ _AWAITING = ("dialling", "submitting", "retrying", "outcome_unknown")
 
 
 def _journaled(method: Callable[..., Any]) -> Callable[..., Any]:
-    """An outcome write that, when the database refuses it (``sqlite3.OperationalError``: locked
-    past the busy timeout, disk full, I/O error), is kept in the journal and raises
+    """An outcome write that, when the database refuses it (one of the store's :attr:`~SqliteStore.refusals`:
+    locked past the busy timeout, disk full, I/O error, a lost server connection), is kept in the journal and raises
     :class:`RecordPending` instead. Waiting entries are replayed first."""
 
     @functools.wraps(method)
@@ -67,7 +67,7 @@ def _journaled(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             self.replay_journal()
             return method(self, *args, **kwargs)
-        except sqlite3.OperationalError as exc:
+        except self.refusals as exc:
             if self.journal is None:
                 raise
             try:
@@ -104,6 +104,9 @@ class SqliteStore(TestRunQueries):
     #: whose database is not a file).
     journal: OutcomeJournal | None = None
     _replaying = False
+    #: The database's refusals of a write that a later try may get through (the journal keeps the
+    #: outcome meanwhile): SQLite's locked database, full disk, I/O error.
+    refusals: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 
     #: The subquery that finds a recipient (``?`` number, ``?`` scenario) among a batch's
     #: recipients (index ``batch_recipients_batch_number``).
@@ -133,18 +136,22 @@ class SqliteStore(TestRunQueries):
         #: Identifies the rows this process writes, to tell its in-flight requests from a dead one's.
         self.owner = uuid.uuid4().hex
         _LIVE_OWNERS.add(self.owner)
-        try:
-            self.replay_journal()  # before the recovery: a kept outcome is better than "unknown"
-        except sqlite3.OperationalError:
-            pass  # still refused: kept for the next write
+        self._replay_on_open()
         self.recover_interrupted()
+
+    def _replay_on_open(self) -> None:
+        """Replay kept outcomes before the recovery: a kept outcome is better than "unknown"."""
+        try:
+            self.replay_journal()
+        except self.refusals:
+            pass  # still refused: kept for the next write
 
     def _try_replay(self) -> None:
         """Replay kept outcomes before a read, if any wait and the database accepts them now."""
         if self.journal is not None and not self._replaying and self.journal.pending():
             try:
                 self.replay_journal()
-            except sqlite3.OperationalError:
+            except self.refusals:
                 pass  # still refused: the read shows the rows as they are
 
     def replay_journal(self) -> int:
@@ -152,7 +159,7 @@ class SqliteStore(TestRunQueries):
         waiting for one; returns how many entries were replayed.
 
         Raises:
-            sqlite3.OperationalError: the database still refuses (the entries stay).
+            One of :attr:`refusals`: the database still refuses (the entries stay).
         """
         if self.journal is None or self._replaying or not self.journal.pending():
             return 0
