@@ -13,6 +13,21 @@ from caller_mcp.sandbox import ManualClock, create_app
 from caller_mcp.mcp.server import build_server
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_user_data_dir(tmp_path_factory):
+    """The default database (``platformdirs``' user data dir) lives in a temporary folder for the
+    whole run, servers started as subprocesses included: no test reads or changes the real one."""
+    import os
+
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -76,8 +76,13 @@ def test_unknown_provider_is_a_config_error_naming_the_variable_and_the_choices(
 
 def test_load_never_raises_and_reports_the_unparsable_variable(monkeypatch):
     monkeypatch.setenv("CALLER_MCP_MAX_CALLS_PER_HOUR", "lots")
+    monkeypatch.setenv("CALLER_MCP_DB", "/srv/calls/caller.sqlite3")
+    monkeypatch.setenv("CALLER_MCP_ALLOWED_COUNTRIES", "GB")
     settings = Settings.load()
-    assert settings.caller_mcp_max_calls_per_hour is None  # every field at its default
+    assert settings.caller_mcp_max_calls_per_hour is None  # the bad one at its default
+    # ...and every other variable as set: a typo must not move the server to the default database.
+    assert str(settings.caller_mcp_db) == "/srv/calls/caller.sqlite3"
+    assert settings.allowed_countries() == ("GB",)
     with pytest.raises(ConfigError) as info:
         settings.provider_choice()
     assert "Invalid configuration: CALLER_MCP_MAX_CALLS_PER_HOUR" in str(info.value)

@@ -116,14 +116,20 @@ class Settings(BaseSettings):
     def load(cls) -> Settings:
         """Read the environment without ever raising.
 
-        A value that does not parse (``CALLER_MCP_MAX_CALLS_PER_HOUR=lots``) leaves every field at
-        its default and is reported by :meth:`provider_choice` — so the server still starts and lists its
-        tools, and every tool that needs the configuration says which variable to fix.
+        A value that does not parse (``CALLER_MCP_MAX_CALLS_PER_HOUR=lots``) leaves that field at
+        its default, keeps every other variable as set (``CALLER_MCP_DB`` above all: a typo elsewhere
+        must not send the server to the default database), and is reported by
+        :meth:`provider_choice` — so the server still starts and lists its tools, and every tool
+        that needs the configuration says which variable to fix.
         """
         try:
             return cls()
         except ValidationError as exc:
-            settings = cls.model_construct()
+            bad = {str(error["loc"][0]) for error in exc.errors() if error.get("loc")}
+            try:  # init arguments outrank the environment: the bad fields at their defaults, the rest as set
+                settings = cls(**{name: cls.model_fields[name].default for name in bad if name in cls.model_fields})
+            except ValidationError:
+                settings = cls.model_construct()
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in error['loc']).upper()}: {error['msg']} (got {error.get('input')!r})"
                 for error in exc.errors()
