@@ -307,6 +307,45 @@ async def test_get_batch_reads_every_page_of_contacts_and_maps_their_statuses_ke
     assert report.status_breakdown == {"completed": 1, "busy": 1, "dialing": 1}
 
 
+async def test_a_job_that_always_has_more_contacts_is_read_for_at_most_its_page_budget_and_says_so():
+    from caller_mcp.providers.talkifai.client import MAX_CONTACT_PAGES
+
+    api = FakeApi(lambda request: httpx.Response(200, json=job([contact(int(query(request)["contactsPage"][0]), "completed")], True)))
+    async with open_talkifai(api) as provider:
+        report = await provider.get_batch("batch_xyz789")
+    assert api.count("GET") == MAX_CONTACT_PAGES == len(report.recipients)
+    assert report.incomplete and f"Read {MAX_CONTACT_PAGES} of the batch's contacts" in report.incomplete
+    assert f"{MAX_CONTACT_PAGES} pages" in report.incomplete
+
+
+async def test_slow_contact_pages_are_read_within_the_time_budget_and_the_report_says_it_stopped(monkeypatch):
+    import anyio
+
+    from caller_mcp.providers.talkifai import client as talkifai_client
+
+    monkeypatch.setattr(talkifai_client, "CONTACTS_BUDGET_SECS", 0.3)
+    seen: list[httpx.Request] = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        page = int(query(request)["contactsPage"][0])
+        if page > 1:
+            await anyio.sleep(0.2 if page == 2 else 30)  # the third page never answers in time
+        return httpx.Response(200, json=job([contact(page, "completed")], True, page=page))
+
+    async with open_talkifai(slow) as provider:  # type: ignore[arg-type]
+        with anyio.fail_after(10):  # the budget, not the 30 s page, ends the read
+            report = await provider.get_batch("batch_xyz789")
+    assert len(seen) == 3 and len(report.recipients) == 2
+    assert report.incomplete and "Read 2 of the batch's contacts" in report.incomplete
+
+
+async def test_a_job_read_to_its_last_page_is_complete():
+    api = FakeApi(lambda request: httpx.Response(200, json=job([contact(1, "completed")], False)))
+    async with open_talkifai(api) as provider:
+        assert (await provider.get_batch("batch_xyz789")).incomplete is None
+
+
 @pytest.mark.parametrize(
     ("contact_status", "ours"),
     [("pending", "pending"), ("queued", "pending"), ("dialing", "initiated"), ("completed", "completed"),

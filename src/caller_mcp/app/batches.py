@@ -129,6 +129,7 @@ async def get_batch_status(
         ],
         recipients_matching=len(matching),
         next_offset=offset + limit if offset + limit < len(matching) else None,
+        warning=batch.incomplete,
         **services.answered_by(provider),
     )
 

@@ -223,6 +223,7 @@ class BatchStatusResult(Answer):
     provider: str
     sandbox: bool = False
     note: str | None = None
+    warning: str | None = Field(default=None, description="Why the recipients are not all of the batch's.")
 
 
 class BatchSummary(ProviderText):

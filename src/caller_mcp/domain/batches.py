@@ -186,7 +186,8 @@ class BatchReport:
     words at submission, where it gives them (TalkifAI: ``"$3.50"``, ``"15 minutes"``).
     ``status_breakdown`` counts recipients per status in the provider's own vocabulary, where it
     reports one (TalkifAI's ``statusBreakdown``). ``recipients`` is a tuple, or a
-    :class:`LazyRecipients` for a large answer.
+    :class:`LazyRecipients` for a large answer. ``incomplete`` says why ``recipients`` is not all
+    of them when the provider's pages were not all read (a page or time budget ran out).
     """
 
     batch_id: str
@@ -202,6 +203,7 @@ class BatchReport:
     estimated_cost: str | None = None
     estimated_duration: str | None = None
     status_breakdown: dict[str, int] = field(default_factory=dict)
+    incomplete: str | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,10 @@ UNSUPPORTED_ADVICE = {
 #: the most pages read (10,000 contacts, TalkifAI's batch limit).
 CONTACTS_PAGE_SIZE = 500
 MAX_CONTACT_PAGES = 20
+#: Seconds a batch read spends on contact pages after the first: with the first page's own read
+#: timeout, ``get_batch_status`` stays well inside a client's ~60 s tool-call limit, however slow
+#: TalkifAI answers. A read cut short says so (``BatchReport.incomplete``).
+CONTACTS_BUDGET_SECS = 25.0
 #: Most contacts in one batch (``openapi.json``: ``maxItems`` 10,000).
 MAX_CONTACTS = 10_000
 #: Prefix of the ``room_name`` seed 004's outbound call returns (``outbound_{agentId}_{to}_{ts}``).
@@ -284,15 +288,38 @@ class TalkifaiProvider:
             return batch_report(await self._http.send("GET", path, params={"contactsPageSize": 1}, hints=READ_HINTS))
         read: list[dict[str, Any]] = []
         job: Any = {}
-        for page in range(1, MAX_CONTACT_PAGES + 1):
-            job = await self._http.send(
-                "GET", path, params={"contactsPage": page, "contactsPageSize": CONTACTS_PAGE_SIZE}, hints=READ_HINTS
-            )
+        incomplete = None
+        deadline = anyio.current_time() + CONTACTS_BUDGET_SECS
+        for page in range(1, MAX_CONTACT_PAGES + 2):
+            params = {"contactsPage": page, "contactsPageSize": CONTACTS_PAGE_SIZE}
+            if page > MAX_CONTACT_PAGES:
+                incomplete = f"{MAX_CONTACT_PAGES} pages"
+                break
+            if page == 1:  # the job itself: without it there is nothing to report
+                job = await self._http.send("GET", path, params=params, hints=READ_HINTS)
+            else:
+                answer = None
+                with anyio.move_on_after(deadline - anyio.current_time()):
+                    answer = await self._http.send("GET", path, params=params, hints=READ_HINTS)
+                if answer is None:
+                    incomplete = f"{CONTACTS_BUDGET_SECS:.0f} s"
+                    break
+                job = answer
             items = _data(job).get("contacts")
             read.extend(c for c in items or [] if isinstance(c, dict))
             if not _data(job).get("contactsHasMore") or not items:
                 break
-        return batch_report(job, read)
+        report = batch_report(job, read)
+        if incomplete is None:
+            return report
+        return replace(
+            report,
+            incomplete=(
+                f"Read {len(read):,} of the batch's contacts: {self._http.display} still had more after "
+                f"{incomplete} of contact pages. Counts and recipients cover those read; call get_batch_status "
+                "again, or see the batch in TalkifAI's dashboard."
+            ),
+        )
 
     async def get_batch(self, batch_id: str) -> BatchReport:
         """A batch job with every contact (pages of :data:`CONTACTS_PAGE_SIZE`), its
