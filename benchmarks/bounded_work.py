@@ -37,6 +37,8 @@ from pathlib import Path
 import anyio
 from mcp import Client, StdioServerParameters
 
+from batch_scale import memory_kib, server_pid  # the same /proc readings as the scale rows
+
 CALLER_MCP = Path(sys.executable).parent / "caller-mcp"
 DESCRIPTION = ("Tony's Pizza, a pizzeria in Springfield. Large pizzas cost $18; delivery until 11 pm. " * 250)[:19_900]
 SCENARIO = "order a large pepperoni pizza"
@@ -53,31 +55,6 @@ mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)  # as mcp.s
 peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(peak - idle)
 """
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` (peak) of ``pid``, KiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
-    return out
-
-
-def server_pid() -> int:
-    """The pid of this process's ``caller-mcp`` child."""
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == me and b"caller-mcp" in cmdline:
-                return int(entry)
-    raise RuntimeError("no caller-mcp child process found")
 
 
 def recipients(n: int, shape: str) -> list:
